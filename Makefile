@@ -1,0 +1,92 @@
+# rwsplit build. `make` builds the preload library and the CLI; `make test` installs what is
+# missing, builds, and runs the unit and integration tests; `make demo` runs the example job.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   := build
+PKGS    := libcurl libxml-2.0 libcrypto inih
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
+           -MMD -MP -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl
+
+# The modules below preload/ know nothing of interposition; the CLI and the unit tests link
+# the same objects through one static archive.
+CORE_SRC    := $(wildcard common/*.c config/*.c router/*.c s3/*.c reader/*.c uploader/*.c)
+PRELOAD_SRC := $(wildcard preload/*.c)
+CLI_SRC     := $(wildcard cli/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+CORE_A  := $(BUILD)/lib/librwsplit_core.a
+LIB     := $(BUILD)/lib/librwsplit.so
+CLI     := $(BUILD)/bin/rwsplit
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+VENV    := .tools/venv
+
+.PHONY: all deps test unit integration demo install clean lint
+all: $(LIB) $(CLI)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(CORE_A): $(call obj,$(CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB): $(call obj,$(PRELOAD_SRC)) $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(call obj,$(PRELOAD_SRC)) -Wl,--whole-archive $(CORE_A) \
+		-Wl,--no-whole-archive $(LDLIBS)
+
+$(CLI): $(call obj,$(CLI_SRC)) $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(call obj,$(CLI_SRC)) $(CORE_A) $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(CORE_A) $(LDLIBS) $(shell pkg-config --libs check)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(CORE_A) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+# Unit tests find their data relative to the repository root.
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+integration: all $(TOOLS)
+	$(VENV)/bin/python -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+demo: deps all
+	@echo "make demo: the TensorFlow MNIST example arrives with issue 5 (examples/tf-mnist);"
+	@echo "until then this builds rwsplit and checks the toolchain, nothing more."
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/rwsplit
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/librwsplit.so
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/rwsplit
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/rwsplit/README.md
+	install -m 0644 config/examples/*.conf $(DESTDIR)$(PREFIX)/share/doc/rwsplit/
+
+lint:
+	clang-tidy --quiet $(CORE_SRC) $(PRELOAD_SRC) $(CLI_SRC) -- $(filter-out -MMD -MP,$(CFLAGS))
+	cppcheck --quiet --error-exitcode=1 --std=c11 -I. $(CORE_SRC) $(PRELOAD_SRC) $(CLI_SRC)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,68 @@
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static enum log_level log_threshold = LOG_WARN;
+static int log_fd = STDERR_FILENO;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void log_init(void)
+{
+	const char *lvl = getenv("RWSPLIT_LOG");
+	log_threshold = LOG_WARN;
+	if (lvl) {
+		for (int i = LOG_ERROR; i <= LOG_DEBUG; i++)
+			if (strcasecmp(lvl, level_names[i]) == 0)
+				log_threshold = (enum log_level)i;
+	}
+	const char *file = getenv("RWSPLIT_LOG_FILE");
+	if (file && *file) {
+		/* O_APPEND keeps lines from several processes whole; CLOEXEC keeps the fd out of
+		 * the programs the traced process execs (they open their own). */
+		int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			if (log_fd != STDERR_FILENO)
+				close(log_fd);
+			log_fd = fd;
+		}
+	}
+}
+
+void log_set_level(enum log_level level)
+{
+	log_threshold = level;
+}
+
+int log_enabled(enum log_level level)
+{
+	return level <= log_threshold;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	if (!log_enabled(level))
+		return;
+	int saved = errno;
+	char line[2048];
+	int n = snprintf(line, sizeof line, "rwsplit[%d] %s: ", (int)getpid(), level_names[level]);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	line[len++] = '\n';
+	/* One write() per line so concurrent writers do not interleave inside a line. */
+	ssize_t w = write(log_fd, line, len);
+	(void)w;
+	errno = saved;
+}

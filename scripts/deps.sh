@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs, idempotently and quietly, everything the build, the tests and the demo need.
+# Debian packages through apt-get (as root, or through sudo), MinIO and mc through
+# `go install` at pinned commits into .tools/bin, and a Python venv in .tools/venv.
+# A second run only checks and returns.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+tools="$top/.tools"
+mkdir -p "$tools/bin"
+
+# MinIO: the brief pins 9e49d5e7a648 (RELEASE.2025-10-15), but the Go module proxy answers
+# "403 This module version is not available" for that commit; this is the newest commit the
+# proxy serves (2026-02-12). mc is pinned to its newest proxy version as well.
+MINIO_MOD="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+MC_MOD="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
+
+DEB_PKGS="libcurl4-openssl-dev libssl-dev libxml2-dev uthash-dev check libinih-dev pkg-config python3-venv"
+
+log() { printf 'deps: %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+		log "need root (or sudo) to run: $*"; return 1; fi
+}
+
+missing=""
+for p in $DEB_PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing Debian packages:$missing"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+go_tool() { # name module
+	local name=$1 mod=$2 stamp="$tools/bin/.$1.version"
+	if [ -x "$tools/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then return 0; fi
+	command -v go >/dev/null || { log "Go is required to build $name"; return 1; }
+	log "building $name ($mod); the first time takes a few minutes"
+	GOBIN="$tools/bin" GOFLAGS=-buildvcs=false go install "$mod"
+	echo "$mod" >"$stamp"
+}
+go_tool minio "$MINIO_MOD"
+go_tool mc "$MC_MOD"
+
+venv="$tools/venv"
+req="$top/tests/requirements.txt"
+if [ ! -x "$venv/bin/python" ]; then
+	log "creating Python venv in .tools/venv"
+	python3 -m venv "$venv"
+fi
+if ! cmp -s "$req" "$venv/.requirements" 2>/dev/null; then
+	log "installing Python test requirements"
+	"$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+	cp "$req" "$venv/.requirements"
+fi
