@@ -43,8 +43,9 @@ typedef struct s3_sign_out {
 	char signature[65];
 	char amz_date[17];         /* "YYYYMMDDTHHMMSSZ" */
 	sb authorization;          /* header signing: the Authorization header's value */
-	sb query;                  /* presigning: the complete canonical query string incl.
-	                            * X-Amz-Signature, ready to put after '?' */
+	sb query;                  /* the canonical query string, ready to put after '?' on the
+	                            * wire; when presigning it includes the X-Amz-* parameters
+	                            * and X-Amz-Signature */
 	sb canonical_uri;          /* the encoded path as it must be sent on the wire */
 } s3_sign_out;
 
