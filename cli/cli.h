@@ -1,0 +1,35 @@
+/* Shared pieces of the rwsplit command: config loading and errno -> exit status. */
+#ifndef RWSPLIT_CLI_H
+#define RWSPLIT_CLI_H
+
+#include "config/cfg.h"
+#include "s3/s3.h"
+
+/* sysexits.h values, spelled out so the meaning is visible where they are used. */
+enum {
+	EXIT_USAGE = 64,
+	EXIT_DATAERR = 65,
+	EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69,
+	EXIT_SOFTWARE = 70,
+	EXIT_OSERR = 71,
+	EXIT_TEMPFAIL = 75,
+	EXIT_NOPERM = 77,
+	EXIT_CONFIG = 78,
+};
+
+/* Loads the config named by path, or $RWSPLIT_CONFIG when path is NULL. On failure prints
+ * one line to stderr and returns NULL; *status receives the exit status to use. */
+cfg *cli_load_config(const char *cmd, const char *path, int *status);
+
+/* Exit status for a negative errno from the s3 client. */
+int cli_status_for(int neg_errno);
+
+/* Prints "rwsplit CMD: WHAT: strerror (s3 details)" to stderr. */
+void cli_report(const char *cmd, const char *what, int neg_errno, const s3_error *err);
+
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+
+#endif
