@@ -424,6 +424,11 @@ int s3_sign_query(const s3_sign_req *req, s3_sign_out *out)
 
 	finish_signature(req, out);
 	sb_printf(&out->query, "&X-Amz-Signature=%s", out->signature);
+	if (req->omit_session_token && req->session_token && *req->session_token) {
+		/* STS-style: the token travels with the URL but is not part of the signature. */
+		sb_puts(&out->query, "&X-Amz-Security-Token=");
+		s3_uri_encode(&out->query, req->session_token, strlen(req->session_token), 0);
+	}
 out:
 	header_set_free(&hs);
 	if (rc == 0 && (sb_failed(&out->canonical_request) || sb_failed(&out->query) ||

@@ -16,7 +16,8 @@ int s3_xml_error(const char *body, size_t len, s3_error *err);
 
 /* One ListObjectsV2 page (<ListBucketResult>). Calls cb for each <Contents> then each
  * <CommonPrefixes>, in document order within each kind. With url_encoded set (the request had
- * encoding-type=url) keys and prefixes are percent-decoded first. *truncated receives
+ * encoding-type=url) keys and prefixes are decoded first: %XX escapes, and '+' as a space
+ * (AWS encodes a space as '+' and a literal '+' as %2B; MinIO uses %20). *truncated receives
  * IsTruncated; *next_token a malloc'd NextContinuationToken or NULL (caller frees).
  * Returns 0, the callback's non-zero value if it stopped, or -EIO on bad XML (a Contents
  * without Key, a Size that is not a number, a truncated document, ...). */
