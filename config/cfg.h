@@ -27,7 +27,7 @@ typedef struct cfg_store {
 	char *credentials_file;  /* NULL: $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials */
 	char *profile;           /* NULL: $AWS_PROFILE or "default" */
 	char *ca_bundle;         /* NULL: the system's CA store */
-	bool tls_verify;         /* default true; false is allowed but warned about */
+	bool tls_verify;         /* default true; false is allowed (the s3 client warns) */
 	bool sign_payload;       /* payload_signing = signed|unsigned; default unsigned */
 	uint32_t connect_timeout_ms; /* default 5 s */
 	uint32_t stall_timeout_ms;   /* a transfer with no progress for this long fails; 30 s */

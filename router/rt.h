@@ -21,8 +21,8 @@ rt_table *rt_table_new(const cfg *c);
 void rt_table_free(rt_table *t);
 
 /* Normalizes path into out (cap bytes). cwd is used only when path is relative and must be
- * absolute. Returns the length written, -ENOENT for an empty path, -ENAMETOOLONG when the
- * result does not fit. out is always "/..." without a trailing '/' (except "/" itself). */
+ * absolute. Returns the length written, -ENOENT for an empty path, -EINVAL for a relative
+ * path without an absolute cwd, -ENAMETOOLONG when the result does not fit. out is always "/..." without a trailing '/' (except "/" itself). */
 long rt_normalize(const char *cwd, const char *path, char *out, size_t cap);
 
 /* Longest-prefix match of a normalized absolute path. Returns the route or NULL. When a route
@@ -31,7 +31,8 @@ long rt_normalize(const char *cwd, const char *path, char *out, size_t cap);
 const cfg_route *rt_match(const rt_table *t, const char *path, const char **rest);
 
 /* Cheap test used on the pass-through path: false means no route can match path (for any
- * normalized form of an absolute path). May return true for paths that do not match. */
+ * normalized form of an absolute path). May return true for paths that do not match, and
+ * always does for relative paths (their meaning depends on the cwd). */
 int rt_maybe_routed(const rt_table *t, const char *path);
 
 /* Writes route->prefix + rest into key (cap bytes); with dir set, appends '/' unless rest is
