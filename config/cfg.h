@@ -48,6 +48,7 @@ typedef struct cfg_route {
 	enum cfg_prefetch prefetch;  /* default listing */
 	uint32_t prefetch_concurrency; /* default 16 */
 	uint64_t whole_max;          /* whole_object_max = SIZE; default 8 MiB */
+	uint32_t listing_ttl_ms;     /* listing_ttl: how long a shared listing stays fresh; 10m */
 	/* write routes */
 	char *spool;                 /* default /var/tmp/rwsplit */
 	uint64_t multipart_threshold; /* default 64 MiB; >= 5 MiB */

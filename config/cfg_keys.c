@@ -85,6 +85,7 @@ static const struct key read_keys[] = {
 	  .min = 1, .max = 1024 },
 	{ .name = "whole_object_max", .type = V_SIZE, FIELD(cfg_route, whole_max),
 	  .max = UINT64_MAX },
+	{ .name = "listing_ttl", .type = V_DURATION, FIELD(cfg_route, listing_ttl_ms) },
 	{ .name = NULL },
 };
 
@@ -346,6 +347,7 @@ void cfg_route_init(cfg_route *r, enum cfg_mode mode)
 		r->prefetch = CFG_PREFETCH_LISTING;
 		r->prefetch_concurrency = 16;
 		r->whole_max = 8 * MIB;
+		r->listing_ttl_ms = 10 * 60 * 1000;
 	} else {
 		r->multipart_threshold = 64 * MIB;
 		r->part_size = 16 * MIB;

@@ -1,0 +1,100 @@
+#include "preload/pl_fdtab.h"
+#include "preload/pl_symbols.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#define FDTAB_MAX (1u << 22)
+
+_Atomic(pl_fd *) *pl_fdtab;
+size_t pl_fdtab_size;
+atomic_long pl_fd_count;
+
+int pl_fdtab_init(void)
+{
+	struct rlimit rl;
+	size_t n = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > n)
+		n = rl.rlim_max;
+	if (n > FDTAB_MAX)
+		n = FDTAB_MAX;
+	/* Anonymous memory is zero and costs nothing until touched, so a table sized for the
+	 * hard limit is only address space. */
+	void *p = mmap(NULL, n * sizeof *pl_fdtab, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	pl_fdtab = p;
+	pl_fdtab_size = n;
+	return 0;
+}
+
+pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
+		 dev_t dev, ino_t ino, rd_file *lazy)
+{
+	pl_fd *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->rest = strdup(rest);
+	if (!e->rest) {
+		free(e);
+		return NULL;
+	}
+	struct stat st;
+	if (PL_REAL(fstat)(fd, &st) == 0) {
+		e->real_dev = st.st_dev;
+		e->real_ino = st.st_ino;
+	}
+	atomic_init(&e->refs, 1);
+	e->kind = kind;
+	e->route = route;
+	e->dev = dev;
+	e->ino = ino;
+	e->lazy = lazy;
+	return e;
+}
+
+pl_fd *pl_fd_ref(pl_fd *e)
+{
+	atomic_fetch_add(&e->refs, 1);
+	return e;
+}
+
+void pl_fd_unref(pl_fd *e)
+{
+	if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
+		return;
+	if (e->lazy)
+		rd_file_release(e->lazy);
+	free(e->rest);
+	free(e);
+}
+
+int pl_fd_install(int fd, pl_fd *e)
+{
+	if (fd < 0 || (size_t)fd >= pl_fdtab_size) {
+		pl_fd_unref(e);
+		return -1;
+	}
+	pl_fd *old = atomic_exchange(&pl_fdtab[fd], e);
+	if (old)
+		pl_fd_unref(old);
+	else
+		atomic_fetch_add(&pl_fd_count, 1);
+	return 0;
+}
+
+void pl_fd_forget(int fd)
+{
+	if (fd < 0 || (size_t)fd >= pl_fdtab_size)
+		return;
+	pl_fd *old = atomic_exchange(&pl_fdtab[fd], NULL);
+	if (old) {
+		atomic_fetch_sub(&pl_fd_count, 1);
+		pl_fd_unref(old);
+	}
+}

@@ -1,0 +1,60 @@
+/* The fd table: which of the process's fds are routed, indexed by fd number. A lookup on the
+ * pass-through path is one bounds check and one relaxed atomic load; nothing is locked. */
+#ifndef RWSPLIT_PL_FDTAB_H
+#define RWSPLIT_PL_FDTAB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config/cfg.h"
+#include "reader/rd.h"
+
+enum pl_fd_kind { PL_FD_FILE, PL_FD_DIR };
+
+/* One open routed file or directory, shared by every fd that dup() made from it. */
+typedef struct pl_fd {
+	atomic_int refs;
+	enum pl_fd_kind kind;
+	const cfg_route *route;
+	char *rest;          /* route-relative path ("" for the route root); owned */
+	dev_t real_dev;      /* identity of the kernel file behind the fd, to detect fds that */
+	ino_t real_ino;      /* were closed behind our back and reused */
+	dev_t dev;           /* identity reported by fstat (the shadow entry's) */
+	ino_t ino;
+	rd_file *lazy;       /* non-NULL for an object filled in the background; a reference */
+} pl_fd;
+
+extern _Atomic(pl_fd *) *pl_fdtab;
+extern size_t pl_fdtab_size;
+
+/* Reserves the table (address space only) for the hard RLIMIT_NOFILE. Returns 0 or -1. */
+int pl_fdtab_init(void);
+
+/* The entry of fd or NULL: the fast check of every fd shim. */
+static inline pl_fd *pl_fd_get(int fd)
+{
+	if (fd < 0 || (size_t)fd >= pl_fdtab_size)
+		return NULL;
+	return atomic_load_explicit(&pl_fdtab[fd], memory_order_acquire);
+}
+
+/* Creates an entry (refs 1) for a newly opened fd; rest is copied. NULL on ENOMEM. */
+pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
+		 dev_t dev, ino_t ino, rd_file *lazy);
+
+/* Installs e at fd (taking over the caller's reference), replacing and releasing any stale
+ * entry. Returns -1 (and releases e) when fd is beyond the table. */
+int pl_fd_install(int fd, pl_fd *e);
+
+/* Removes fd's entry and releases it: call after the fd was closed. */
+void pl_fd_forget(int fd);
+
+/* Takes one more reference for a duplicate fd. */
+pl_fd *pl_fd_ref(pl_fd *e);
+void pl_fd_unref(pl_fd *e);
+
+/* Number of installed entries, so stream and directory closes can skip the lookup. */
+extern atomic_long pl_fd_count;
+
+#endif

@@ -1,0 +1,46 @@
+#include "preload/pl_route.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "preload/pl_fdtab.h"
+#include "preload/pl_state.h"
+
+int pl_route(int dirfd, const char *path, pl_target *t)
+{
+	if (!path || !*path)
+		return PL_PASS;
+	char base[PATH_MAX];
+	const char *cwd = NULL;
+	if (path[0] == '/') {
+		if (!rt_maybe_routed(pl_routes, path))
+			return PL_PASS;
+	} else if (dirfd == AT_FDCWD) {
+		cwd = pl_cwd();
+		if (!cwd)
+			return PL_PASS;
+	} else {
+		/* Relative to a directory fd: only a routed directory changes the meaning. */
+		pl_fd *e = pl_fd_get(dirfd);
+		if (!e || e->kind != PL_FD_DIR)
+			return PL_PASS;
+		int n = snprintf(base, sizeof base, "%s%s%s", e->route->local, e->rest[0] ? "/" : "",
+				 e->rest);
+		if (n < 0 || (size_t)n >= sizeof base)
+			return -ENAMETOOLONG;
+		cwd = base;
+	}
+	long n = rt_normalize(cwd, path, t->norm, sizeof t->norm);
+	if (n < 0)
+		return n == -ENAMETOOLONG ? -ENAMETOOLONG : PL_PASS;
+	t->route = rt_match(pl_routes, t->norm, &t->rest);
+	if (t->route)
+		return PL_ROUTED;
+	/* "/mnt/data/.." must name /mnt: the kernel cannot walk through a route root that does
+	 * not exist locally, so a path that goes through one is resolved lexically. */
+	if (cwd == base || (path[0] == '/' && rt_match(pl_routes, path, NULL)))
+		return PL_PASS_ABS;
+	return PL_PASS;
+}

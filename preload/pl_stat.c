@@ -1,0 +1,358 @@
+/* The stat family, access and readlink. Every entry point goes through stat_at/fstat_fd (or
+ * statx_at): a routed path is answered by its shadow entry, which already carries the
+ * object's size, mtime and mode; the owner is reported as the calling user. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "preload/pl_fdtab.h"
+#include "preload/pl_open.h"
+#include "preload/pl_route.h"
+#include "preload/pl_shim.h"
+#include "preload/pl_state.h"
+#include "preload/pl_symbols.h"
+
+_Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 is stat on this ABI");
+
+/* Read routes look read-only and belong to the caller, whoever filled the cache. */
+static mode_t present_mode(mode_t m)
+{
+	return (m & S_IFMT) | (S_ISDIR(m) ? 0555 : 0444);
+}
+
+static void present(struct stat *st)
+{
+	st->st_mode = present_mode(st->st_mode);
+	st->st_uid = pl_uid;
+	st->st_gid = pl_gid;
+	if (S_ISREG(st->st_mode))
+		st->st_blocks = (st->st_size + 511) / 512; /* placeholders are sparse */
+	if (S_ISDIR(st->st_mode)) {
+		/* A prefix has no size; report what ext4 and xfs report for a small directory. */
+		st->st_size = 4096;
+		st->st_blocks = 8;
+	}
+}
+
+/* fstat of a routed fd reports the shadow entry's identity, so stat(path) and fstat(fd)
+ * agree, as fts, tar and cp expect. */
+static int fstat_fd(int fd, struct stat *st)
+{
+	pl_fd *e = pl_fd_get(fd);
+	int r = PL_REAL(fstat)(fd, st);
+	if (!e || r < 0 || pl_bypass())
+		return r;
+	if (st->st_ino != e->real_ino || st->st_dev != e->real_dev)
+		return r; /* closed behind our back and reused: not ours any more */
+	st->st_dev = e->dev;
+	st->st_ino = e->ino;
+	present(st);
+	return r;
+}
+
+static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (pl_bypass())
+		goto real;
+	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path))
+		return fstat_fd(dirfd, st);
+	pl_target t;
+	int saved = errno;
+	int r = pl_route(dirfd, path, &t);
+	if (r == PL_PASS)
+		goto real;
+	if (r == PL_PASS_ABS)
+		return PL_REAL(fstatat)(AT_FDCWD, t.norm, st, flags);
+	if (r < 0)
+		return pl_ret(r, saved);
+	if (t.route->mode == CFG_WRITE)
+		return pl_ret(pl_write_route_unsupported(&t), saved);
+	char shadow[PATH_MAX];
+	pl_enter();
+	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
+	if (rc == 0 && PL_REAL(fstatat)(AT_FDCWD, shadow, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	pl_leave();
+	if (rc == 0)
+		present(st);
+	return pl_ret(rc, saved);
+real:
+	return PL_REAL(fstatat)(dirfd, path, st, flags);
+}
+
+PL_EXPORT int stat(const char *path, struct stat *st)
+{
+	if (pl_unrouted_abs(path))
+		return PL_REAL(stat)(path, st);
+	return stat_at(AT_FDCWD, path, st, 0);
+}
+
+PL_EXPORT int lstat(const char *path, struct stat *st)
+{
+	if (pl_unrouted_abs(path))
+		return PL_REAL(lstat)(path, st);
+	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+PL_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return stat_at(dirfd, path, st, flags);
+}
+
+PL_EXPORT int fstat(int fd, struct stat *st)
+{
+	if (!pl_fd_get(fd))
+		return PL_REAL(fstat)(fd, st);
+	return fstat_fd(fd, st);
+}
+
+/* The 64-bit names take struct stat64, which is struct stat on x86-64. */
+PL_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return stat(path, (struct stat *)st);
+}
+
+PL_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return lstat(path, (struct stat *)st);
+}
+
+PL_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	return fstat(fd, (struct stat *)st);
+}
+
+PL_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return stat_at(dirfd, path, (struct stat *)st, flags);
+}
+
+/* The pre-2.33 ABI that manylinux wheels (TensorFlow among them) still call. On x86-64 every
+ * version number uses the layout of struct stat. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+
+PL_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return stat(path, st);
+}
+
+PL_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return stat(path, (struct stat *)st);
+}
+
+PL_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return lstat(path, st);
+}
+
+PL_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return lstat(path, (struct stat *)st);
+}
+
+PL_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	(void)ver;
+	return fstat(fd, st);
+}
+
+PL_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	(void)ver;
+	return fstat(fd, (struct stat *)st);
+}
+
+PL_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	(void)ver;
+	return stat_at(dirfd, path, st, flags);
+}
+
+PL_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	(void)ver;
+	return stat_at(dirfd, path, (struct stat *)st, flags);
+}
+
+static void present_statx(struct statx *sx, const pl_fd *e)
+{
+	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode);
+	sx->stx_uid = pl_uid;
+	sx->stx_gid = pl_gid;
+	if (S_ISREG(sx->stx_mode))
+		sx->stx_blocks = (sx->stx_size + 511) / 512;
+	if (S_ISDIR(sx->stx_mode)) {
+		sx->stx_size = 4096;
+		sx->stx_blocks = 8;
+	}
+	if (e) {
+		sx->stx_ino = e->ino;
+		sx->stx_dev_major = major(e->dev);
+		sx->stx_dev_minor = minor(e->dev);
+	}
+}
+
+PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *sx)
+{
+	if (pl_bypass())
+		goto real;
+	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path)) {
+		pl_fd *e = pl_fd_get(dirfd);
+		int r = PL_REAL(statx)(dirfd, path, flags, mask, sx);
+		if (e && r == 0 && sx->stx_ino == e->real_ino)
+			present_statx(sx, e);
+		return r;
+	}
+	pl_target t;
+	int saved = errno;
+	int r = pl_route(dirfd, path, &t);
+	if (r == PL_PASS)
+		goto real;
+	if (r == PL_PASS_ABS)
+		return PL_REAL(statx)(AT_FDCWD, t.norm, flags, mask, sx);
+	if (r < 0)
+		return pl_ret(r, saved);
+	if (t.route->mode == CFG_WRITE)
+		return pl_ret(pl_write_route_unsupported(&t), saved);
+	char shadow[PATH_MAX];
+	pl_enter();
+	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
+	if (rc == 0 && PL_REAL(statx)(AT_FDCWD, shadow, flags & ~AT_EMPTY_PATH, mask, sx) < 0)
+		rc = -errno;
+	pl_leave();
+	if (rc == 0)
+		present_statx(sx, NULL);
+	return pl_ret(rc, saved);
+real:
+	return PL_REAL(statx)(dirfd, path, flags, mask, sx);
+}
+
+static int access_at(int dirfd, const char *path, int mode, int flags)
+{
+	if (pl_bypass())
+		goto real;
+	pl_target t;
+	int saved = errno;
+	int r = pl_route(dirfd, path, &t);
+	if (r == PL_PASS)
+		goto real;
+	if (r == PL_PASS_ABS)
+		return PL_REAL(faccessat)(AT_FDCWD, t.norm, mode, flags);
+	if (r < 0)
+		return pl_ret(r, saved);
+	if (t.route->mode == CFG_WRITE)
+		return pl_ret(pl_write_route_unsupported(&t), saved);
+	char shadow[PATH_MAX];
+	pl_enter();
+	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
+	/* The shadow is writable by its owner; the route is not. */
+	if (rc == 0 && PL_REAL(faccessat)(AT_FDCWD, shadow, mode & ~W_OK, flags) < 0)
+		rc = -errno;
+	pl_leave();
+	if (rc == 0 && (mode & W_OK))
+		rc = -EROFS;
+	return pl_ret(rc, saved);
+real:
+	return PL_REAL(faccessat)(dirfd, path, mode, flags);
+}
+
+PL_EXPORT int access(const char *path, int mode)
+{
+	if (pl_unrouted_abs(path))
+		return PL_REAL(access)(path, mode);
+	return access_at(AT_FDCWD, path, mode, 0);
+}
+
+PL_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	return access_at(dirfd, path, mode, flags);
+}
+
+PL_EXPORT int euidaccess(const char *path, int mode)
+{
+	if (pl_unrouted_abs(path))
+		return PL_REAL(euidaccess)(path, mode);
+	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
+}
+PL_ALIAS(euidaccess, eaccess);
+
+PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
+{
+	if (pl_bypass())
+		goto real;
+	pl_target t;
+	int saved = errno;
+	int r = pl_route(AT_FDCWD, path, &t);
+	if (r == PL_PASS)
+		goto real;
+	if (r < 0)
+		return pl_ret(r, saved);
+	/* Objects are never symbolic links: the answer is EINVAL for an entry, else ENOENT. */
+	char shadow[PATH_MAX];
+	struct stat st;
+	pl_enter();
+	int rc = t.route->mode == CFG_WRITE ? pl_write_route_unsupported(&t)
+					    : pl_shadow_lstat(&t, 0, shadow, sizeof shadow, &st);
+	pl_leave();
+	return pl_ret(rc < 0 ? rc : -EINVAL, saved);
+real:
+	return PL_REAL(readlink)(path, buf, len);
+}
+
+/* Extended attributes of a routed path are those of its shadow entry (none, on tmpfs): ls -l
+ * asks for ACLs and must not be told the file does not exist. */
+static int xattr_target(const char *path, char *shadow, size_t cap)
+{
+	if (pl_bypass())
+		return 0;
+	pl_target t;
+	int r = pl_route(AT_FDCWD, path, &t);
+	if (r == PL_PASS_ABS) {
+		snprintf(shadow, cap, "%s", t.norm);
+		return 1;
+	}
+	if (r <= 0)
+		return r;
+	if (t.route->mode == CFG_WRITE)
+		return pl_write_route_unsupported(&t);
+	pl_enter();
+	int rc = rd_shadow(t.route, t.rest, 0, shadow, cap);
+	pl_leave();
+	return rc < 0 ? rc : 1;
+}
+
+#define XATTR_SHIM(ret, name, params, args_shadow, args) \
+	PL_EXPORT ret name params \
+	{ \
+		char shadow[PATH_MAX]; \
+		int saved = errno; \
+		int r = xattr_target(path, shadow, sizeof shadow); \
+		if (r < 0) \
+			return pl_ret(r, saved); \
+		return r ? PL_REAL(name) args_shadow : PL_REAL(name) args; \
+	}
+
+XATTR_SHIM(ssize_t, getxattr, (const char *path, const char *name, void *val, size_t len),
+	   (shadow, name, val, len), (path, name, val, len))
+XATTR_SHIM(ssize_t, lgetxattr, (const char *path, const char *name, void *val, size_t len),
+	   (shadow, name, val, len), (path, name, val, len))
+XATTR_SHIM(ssize_t, listxattr, (const char *path, char *list, size_t len),
+	   (shadow, list, len), (path, list, len))
+XATTR_SHIM(ssize_t, llistxattr, (const char *path, char *list, size_t len),
+	   (shadow, list, len), (path, list, len))

@@ -1,0 +1,139 @@
+/* Activation: the constructor loads the config before main() runs. A config that does not
+ * load stops the program with status 78 (EX_CONFIG): a training job must not silently write
+ * its checkpoints to local disk. */
+#include "preload/pl_state.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "preload/pl_fdtab.h"
+#include "preload/pl_symbols.h"
+#include "reader/rd.h"
+
+int pl_active;
+const cfg *pl_cfg;
+const rt_table *pl_routes;
+uid_t pl_uid;
+gid_t pl_gid;
+pid_t pl_owner_pid;
+__thread int pl_busy __attribute__((tls_model("initial-exec")));
+
+static _Atomic(char *) cwd_cache;
+
+const char *pl_cwd(void)
+{
+	char *cwd = atomic_load_explicit(&cwd_cache, memory_order_acquire);
+	if (cwd)
+		return cwd;
+	pl_enter();
+	char *fresh = getcwd(NULL, 0);
+	pl_leave();
+	if (!fresh)
+		return NULL;
+	char *expected = NULL;
+	if (atomic_compare_exchange_strong(&cwd_cache, &expected, fresh))
+		return fresh;
+	free(fresh);
+	return expected;
+}
+
+static atomic_int cwd_virtual;
+
+void pl_cwd_changed(void)
+{
+	/* The old string may still be in use by another thread; it is left to leak (one small
+	 * string per chdir) rather than freed under it. */
+	atomic_store_explicit(&cwd_virtual, 0, memory_order_relaxed);
+	atomic_store_explicit(&cwd_cache, NULL, memory_order_release);
+}
+
+void pl_cwd_set_virtual(const char *path)
+{
+	pl_enter();
+	char *copy = strdup(path);
+	pl_leave();
+	if (!copy)
+		return;
+	atomic_store_explicit(&cwd_cache, copy, memory_order_release);
+	atomic_store_explicit(&cwd_virtual, 1, memory_order_relaxed);
+}
+
+int pl_cwd_is_virtual(void)
+{
+	return atomic_load_explicit(&cwd_virtual, memory_order_relaxed);
+}
+
+static void at_fork_prepare(void)
+{
+	rd_fork_prepare();
+}
+
+static void at_fork_parent(void)
+{
+	rd_fork_parent();
+}
+
+static void at_fork_child(void)
+{
+	pl_owner_pid = getpid();
+	rd_fork_child();
+}
+
+/* Threads the reader starts run only rwsplit code: mark them for good. */
+static void mark_thread_ours(void)
+{
+	pl_busy = 1;
+}
+
+__attribute__((constructor)) static void pl_init(void)
+{
+	pl_resolve();
+	const char *disable = getenv("RWSPLIT_DISABLE");
+	if (disable && strcmp(disable, "1") == 0)
+		return;
+	const char *path = getenv("RWSPLIT_CONFIG");
+	if (!path || !*path)
+		return;
+	pl_enter();
+	log_init();
+	cfg *c = NULL;
+	char err[CFG_ERR_MAX];
+	if (cfg_load(path, &c, err, sizeof err) < 0) {
+		fprintf(stderr, "rwsplit: %s (set RWSPLIT_DISABLE=1 to run without rwsplit)\n",
+			err);
+		_exit(78);
+	}
+	rt_table *t = rt_table_new(c);
+	if (!t || pl_fdtab_init() < 0) {
+		fprintf(stderr, "rwsplit: out of memory at start-up\n");
+		_exit(71);
+	}
+	static const rd_hooks hooks = { .thread_start = mark_thread_ours };
+	if (rd_init(c, &hooks) < 0) {
+		fprintf(stderr, "rwsplit: cannot initialise the reader\n");
+		_exit(71);
+	}
+	pl_cfg = c;
+	pl_routes = t;
+	pl_uid = geteuid();
+	pl_gid = getegid();
+	pl_owner_pid = getpid();
+	pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+	pl_leave();
+	pl_active = c->nroutes > 0;
+	log_debug("active with %zu routes from %s", c->nroutes, path);
+}
+
+__attribute__((destructor)) static void pl_fini(void)
+{
+	if (!pl_active)
+		return;
+	pl_enter();
+	rd_exit_summary();
+	pl_leave();
+}

@@ -1,0 +1,77 @@
+/* Read routes: the store's objects under a route's prefix, served as real files.
+ *
+ * Metadata lives in a *shadow tree* in the cache directory: real directories that mirror the
+ * store's prefixes and sparse placeholder files with each object's size and mtime (mode 0444,
+ * directories 0555). A directory is listed once (ListObjectsV2, delimiter '/', all pages) and
+ * its entries are created in the shadow; after that stat, access, readdir, scandir, fts and
+ * getdents work on the shadow natively, for this process and every other process on the node.
+ *
+ * Data lives in obj/: an object up to the route's whole_object_max is fetched whole before
+ * open returns and published atomically (write to tmp/, rename); a larger one is opened at
+ * once and filled in the background with parallel ranged GETs, tracked in a chunk map shared
+ * by every process. The kernel page cache of these tmpfs files is the cache.
+ *
+ * Nothing here knows about interposition. Calls are thread-safe. No thread is started and no
+ * request is sent until a route is first used. */
+#ifndef RWSPLIT_RD_H
+#define RWSPLIT_RD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "config/cfg.h"
+
+typedef struct rd_file rd_file;
+
+/* Hooks the embedding layer gives the reader. */
+typedef struct rd_hooks {
+	/* Runs first on every thread the reader starts (the interposer marks it as its own). */
+	void (*thread_start)(void);
+} rd_hooks;
+
+/* Prepares per-process state for c's read routes (no I/O). c must outlive the reader.
+ * Returns 0 or -ENOMEM. */
+int rd_init(const cfg *c, const rd_hooks *hooks);
+
+/* Writes the shadow-tree path of route-relative rest into out (cap bytes) after making sure
+ * the listing of rest's directory is present and fresh (and of rest itself when list_self is
+ * set and rest is a directory). The caller then uses the path with ordinary calls: a missing
+ * entry is a missing object or prefix. Returns 0, or -errno (-EIO, -EACCES, ... when the
+ * listing failed, -ENAMETOOLONG). */
+int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, size_t cap);
+
+/* Opens the object behind rest, whose shadow entry is st (from rd_shadow + lstat), for
+ * reading with the caller's open flags (access mode and creation flags must already be
+ * checked). Returns a real fd or -errno. When the object is filled in the background *lazy
+ * receives a handle (one reference, released with rd_file_release) that the data calls must
+ * consult; otherwise *lazy is NULL and the fd is an ordinary complete file. */
+int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int flags,
+	    rd_file **lazy);
+
+/* Blocks until bytes [off, off+len) of f are present (clipped to the object's size).
+ * Returns 0 or -errno (-EIO when the store failed). Cheap once the file is complete. */
+int rd_wait(rd_file *f, uint64_t off, uint64_t len);
+
+/* True once every byte of f is present. */
+int rd_complete(const rd_file *f);
+
+void rd_file_release(rd_file *f);
+
+/* Fork handling: quiesce worker threads before fork, resume in the parent, and in the child
+ * drop inherited threads and connections (they are restarted lazily). */
+void rd_fork_prepare(void);
+void rd_fork_parent(void);
+void rd_fork_child(void);
+
+/* Logs the one-line summary at exit (RWSPLIT_LOG=info): files opened, bytes from the store
+ * and from the cache, GETs, LISTs, prefetch hits, evictions. */
+void rd_exit_summary(void);
+
+typedef struct rd_stats {
+	uint64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists, prefetched,
+		prefetch_hits, evictions;
+} rd_stats;
+void rd_get_stats(rd_stats *out);
+
+#endif

@@ -1,0 +1,200 @@
+/* Object data in the cache: obj/<hash of key, size, mtime>, published atomically (written in
+ * tmp/, renamed into obj/) so no process ever sees a partial file under its final name. One
+ * process downloads an object while the others wait on its lock file and then use it. The
+ * access time orders eviction beyond the route's budget. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "reader/rd_priv.h"
+
+int rd_obj_path(const rd_route *rr, const char *key, const struct stat *st, char *out,
+		size_t cap)
+{
+	char size[24], mtime[48], name[41];
+	snprintf(size, sizeof size, "%lld", (long long)st->st_size);
+	snprintf(mtime, sizeof mtime, "%lld", (long long)st->st_mtim.tv_sec);
+	rd_hash(name, 40, key, size, mtime);
+	int n = snprintf(out, cap, "%s/%s", rr->obj, name);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Downloads the object into a private file in tmp/ and publishes it at path. */
+static int download(rd_route *rr, const char *key, const struct stat *st, const char *path,
+		    uint64_t *got)
+{
+	int rc;
+	s3_client *c = rd_client(rr->cfg->store, &rc);
+	if (!c)
+		return rc;
+	char tmp[PATH_MAX + 64];
+	const char *name = strrchr(path, '/') + 1;
+	snprintf(tmp, sizeof tmp, "%s/%s.%d.%ld", rr->tmp, name, (int)getpid(),
+		 (long)syscall(SYS_gettid));
+	int fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	*got = 0;
+	rc = 0;
+	if (st->st_size > 0) {
+		s3_error err;
+		s3_object_info info;
+		rc = s3_get_fd(c, rr->cfg->bucket, key, 0, S3_TO_END, fd, 0, got, &info, &err);
+		atomic_fetch_add(&rd.stats.gets, 1);
+		atomic_fetch_add(&rd.stats.bytes_store, *got);
+		if (rc < 0) {
+			char msg[512];
+			log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
+				 rr->cfg->bucket, key, s3_error_str(&err, msg, sizeof msg));
+		} else if (*got != (uint64_t)st->st_size) {
+			log_warn("s3://%s/%s changed since it was listed (%llu bytes, now %llu)",
+				 rr->cfg->bucket, key, (unsigned long long)st->st_size,
+				 (unsigned long long)*got);
+		}
+	}
+	if (rc == 0) {
+		struct timespec t[2] = { { .tv_nsec = UTIME_NOW }, st->st_mtim };
+		futimens(fd, t);
+	}
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fetched)
+{
+	*fetched = 0;
+	char path[PATH_MAX], lockpath[PATH_MAX + 8];
+	int rc = rd_obj_path(rr, key, st, path, sizeof path);
+	if (rc < 0)
+		return rc;
+	if (access(path, F_OK) == 0)
+		return 0;
+	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
+	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (lfd < 0)
+		return -errno;
+	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	uint64_t got = 0;
+	if (access(path, F_OK) != 0) {
+		rc = download(rr, key, st, path, &got);
+		if (rc == 0)
+			*fetched = 1;
+	}
+	/* Once the object is published nobody needs this lock file again; a contender still
+	 * waiting on it finds the object when it gets the lock. */
+	if (rc == 0)
+		unlink(lockpath);
+	close(lfd);
+	if (*fetched)
+		rd_cache_added(rr, got);
+	return rc;
+}
+
+typedef struct cached {
+	char name[64];
+	struct timespec atime;
+	uint64_t bytes;
+} cached;
+
+static int by_atime(const void *a, const void *b)
+{
+	const cached *x = a, *y = b;
+	if (x->atime.tv_sec != y->atime.tv_sec)
+		return x->atime.tv_sec < y->atime.tv_sec ? -1 : 1;
+	return (x->atime.tv_nsec > y->atime.tv_nsec) - (x->atime.tv_nsec < y->atime.tv_nsec);
+}
+
+/* Reads obj/: every complete object (evictable) and the total memory it holds. */
+static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
+{
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	DIR *d = opendir(rr->obj);
+	if (!d)
+		return -errno;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		uint64_t bytes = (uint64_t)st.st_blocks * 512;
+		*total += bytes;
+		/* Objects being filled (".part", ".map") and lock files are not evictable. */
+		if (strchr(de->d_name, '.') || strlen(de->d_name) >= sizeof(*out)->name)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			cached *p = realloc(*out, cap * sizeof *p);
+			if (!p)
+				break;
+			*out = p;
+		}
+		cached *c = &(*out)[(*n)++];
+		strcpy(c->name, de->d_name);
+		c->atime = st.st_atim;
+		c->bytes = bytes;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Deletes least recently used objects until the route is 10% under its budget. Files that
+ * are open keep their data until closed; the next open fetches them again. */
+static void evict(rd_route *rr)
+{
+	cached *all;
+	size_t n;
+	uint64_t total;
+	if (scan(rr, &all, &n, &total) < 0)
+		return;
+	uint64_t budget = rr->cfg->cache_bytes;
+	uint64_t target = total > budget ? budget - budget / 10 : total;
+	qsort(all, n, sizeof *all, by_atime);
+	uint64_t evicted = 0;
+	for (size_t i = 0; i < n && total > target; i++) {
+		char path[PATH_MAX + 64];
+		snprintf(path, sizeof path, "%s/%s", rr->obj, all[i].name);
+		if (unlink(path) == 0) {
+			total -= all[i].bytes;
+			evicted++;
+		}
+	}
+	free(all);
+	atomic_fetch_add(&rd.stats.evictions, evicted);
+	pthread_mutex_lock(&rr->lock);
+	rr->used = total;
+	rr->used_known = 1;
+	pthread_mutex_unlock(&rr->lock);
+	if (evicted)
+		log_debug("read route %s: evicted %llu objects, %llu bytes cached", rr->cfg->local,
+			  (unsigned long long)evicted, (unsigned long long)total);
+}
+
+void rd_cache_added(rd_route *rr, uint64_t bytes)
+{
+	pthread_mutex_lock(&rr->lock);
+	int known = rr->used_known;
+	rr->used += bytes;
+	int over = known && rr->used > rr->cfg->cache_bytes;
+	pthread_mutex_unlock(&rr->lock);
+	/* The first addition measures what earlier processes left; evict() records the total. */
+	if (over || !known)
+		evict(rr);
+}

@@ -1,0 +1,203 @@
+/* Per-process reader state: route cache locations, store clients, counters, fork handling,
+ * and rd_open, which sends each object to the whole-object or the background-fill path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "reader/rd_priv.h"
+#include "router/rt.h"
+
+rd_state rd;
+
+int rd_init(const cfg *c, const rd_hooks *hooks)
+{
+	rd.cfg = c;
+	if (hooks)
+		rd.hooks = *hooks;
+	pthread_mutex_init(&rd.lock, NULL);
+	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
+	rd.clients = calloc(c->nstores ? c->nstores : 1, sizeof *rd.clients);
+	if (!rd.routes || !rd.clients)
+		return -ENOMEM;
+	uid_t uid = geteuid();
+	for (size_t i = 0; i < c->nroutes; i++) {
+		const cfg_route *r = &c->routes[i];
+		rd_route *rr = &rd.routes[i];
+		rr->cfg = r;
+		pthread_mutex_init(&rr->lock, NULL);
+		if (r->mode != CFG_READ)
+			continue;
+		/* One cache per user and per remote location, so routes that name the same
+		 * bucket and prefix (in different configs, or processes) share it. */
+		char id[17];
+		rd_hash(id, 16, r->store->endpoint, r->bucket, r->prefix);
+		int n = snprintf(rr->root, sizeof rr->root, "%s/u%u/%s", c->cache_dir,
+				 (unsigned)uid, id);
+		if (n < 0 || (size_t)n + 8 >= sizeof rr->root)
+			return -ENAMETOOLONG;
+		snprintf(rr->tree, sizeof rr->tree, "%s/tree", rr->root);
+		snprintf(rr->obj, sizeof rr->obj, "%s/obj", rr->root);
+		snprintf(rr->lists, sizeof rr->lists, "%s/lists", rr->root);
+		snprintf(rr->tmp, sizeof rr->tmp, "%s/tmp", rr->root);
+		rr->tree_len = strlen(rr->tree);
+	}
+	return 0;
+}
+
+rd_route *rd_route_of(const cfg_route *r)
+{
+	return &rd.routes[r - rd.cfg->routes];
+}
+
+int rd_route_prepare(rd_route *rr)
+{
+	pthread_mutex_lock(&rr->lock);
+	int rc = 0;
+	if (!rr->prepared) {
+		const char *dirs[] = { rr->tree, rr->obj, rr->lists, rr->tmp };
+		for (size_t i = 0; i < 4 && rc == 0; i++)
+			rc = rd_mkdir_p(dirs[i], 0700);
+		if (rc == 0)
+			rr->prepared = 1;
+		else
+			log_error("read route %s: cannot create cache directory under %s: %s",
+				  rr->cfg->local, rr->root, strerror(-rc));
+	}
+	int start_all = rc == 0 && rr->cfg->prefetch == CFG_PREFETCH_ALL && !rr->all_started;
+	if (start_all)
+		rr->all_started = 1;
+	pthread_mutex_unlock(&rr->lock);
+	if (start_all)
+		rd_prefetch_all_start(rr);
+	return rc;
+}
+
+s3_client *rd_client(const cfg_store *st, int *err)
+{
+	size_t i = (size_t)(st - rd.cfg->stores);
+	pthread_mutex_lock(&rd.lock);
+	s3_client *c = rd.clients[i];
+	*err = 0;
+	if (!c) {
+		s3_error e;
+		*err = s3_client_new(st, &c, &e);
+		if (*err < 0) {
+			log_error("store %s: %s", st->endpoint, e.message[0] ? e.message
+									 : strerror(-*err));
+			c = NULL;
+		} else {
+			rd.clients[i] = c;
+		}
+	}
+	pthread_mutex_unlock(&rd.lock);
+	return c;
+}
+
+int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap)
+{
+	long n = rt_object_key(rr->cfg, rest, 0, key, cap);
+	return n < 0 ? (int)n : 0;
+}
+
+int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int flags,
+	    rd_file **lazy)
+{
+	*lazy = NULL;
+	rd_route *rr = rd_route_of(r);
+	char key[RT_KEY_MAX + 1];
+	int rc = rd_key(rr, rest, key, sizeof key);
+	if (rc < 0)
+		return rc;
+	atomic_fetch_add(&rd.stats.opens, 1);
+	if ((uint64_t)st->st_size > r->whole_max)
+		return rd_lazy_open(rr, key, st, flags, lazy);
+
+	int fetched = 0;
+	rc = rd_fetch_whole(rr, key, st, &fetched);
+	if (rc < 0)
+		return rc;
+	if (!fetched) {
+		atomic_fetch_add(&rd.stats.cache_hits, 1);
+		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
+		if (rd_prefetch_claim_hit(key))
+			atomic_fetch_add(&rd.stats.prefetch_hits, 1);
+	}
+	char path[PATH_MAX];
+	rc = rd_obj_path(rr, key, st, path, sizeof path);
+	if (rc < 0)
+		return rc;
+	int fd = open(path, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY)));
+	if (fd < 0)
+		return -errno;
+	/* The access time orders eviction (tmpfs' relatime would not keep it current). */
+	const struct timespec touch[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
+	futimens(fd, touch);
+	if (r->prefetch == CFG_PREFETCH_LISTING)
+		rd_prefetch_after_open(rr, rest);
+	return fd;
+}
+
+void rd_get_stats(rd_stats *out)
+{
+	out->opens = atomic_load(&rd.stats.opens);
+	out->cache_hits = atomic_load(&rd.stats.cache_hits);
+	out->bytes_store = atomic_load(&rd.stats.bytes_store);
+	out->bytes_cache = atomic_load(&rd.stats.bytes_cache);
+	out->gets = atomic_load(&rd.stats.gets);
+	out->lists = atomic_load(&rd.stats.lists);
+	out->prefetched = atomic_load(&rd.stats.prefetched);
+	out->prefetch_hits = atomic_load(&rd.stats.prefetch_hits);
+	out->evictions = atomic_load(&rd.stats.evictions);
+}
+
+void rd_exit_summary(void)
+{
+	rd_stats s;
+	rd_get_stats(&s);
+	if (!s.opens && !s.lists && !s.gets)
+		return;
+	log_info("read summary: %llu files opened (%llu from cache), %llu bytes from the store, "
+		 "%llu bytes from cache, %llu GETs, %llu LISTs, %llu prefetched, "
+		 "%llu prefetch hits, %llu evictions",
+		 (unsigned long long)s.opens, (unsigned long long)s.cache_hits,
+		 (unsigned long long)s.bytes_store, (unsigned long long)s.bytes_cache,
+		 (unsigned long long)s.gets, (unsigned long long)s.lists,
+		 (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_hits,
+		 (unsigned long long)s.evictions);
+}
+
+/* fork: every lock is taken in prepare so the child never inherits one held by a thread
+ * that does not exist there. */
+void rd_fork_prepare(void)
+{
+	pthread_mutex_lock(&rd.lock);
+	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
+		pthread_mutex_lock(&rd.routes[i].lock);
+	rd_pool_fork_prepare();
+}
+
+void rd_fork_parent(void)
+{
+	rd_pool_fork_parent();
+	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
+		pthread_mutex_unlock(&rd.routes[i].lock);
+	pthread_mutex_unlock(&rd.lock);
+}
+
+void rd_fork_child(void)
+{
+	rd_pool_fork_child();
+	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
+		pthread_mutex_init(&rd.routes[i].lock, NULL);
+	pthread_mutex_init(&rd.lock, NULL);
+	for (size_t i = 0; rd.cfg && i < rd.cfg->nstores; i++)
+		if (rd.clients[i])
+			s3_client_after_fork(rd.clients[i]);
+	/* Counters describe this process only. */
+	memset(&rd.stats, 0, sizeof rd.stats);
+}

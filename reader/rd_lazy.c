@@ -1,0 +1,310 @@
+/* Objects larger than whole_object_max: open returns at once on a sparse obj/<name>.part
+ * file, and ranged GETs fill it chunk by chunk, in the background and on demand.
+ *
+ * Which chunks are present is kept in obj/<name>.map, mapped shared by every process that
+ * has the object open: a chunk is claimed with a compare-and-swap of its state from 0 to the
+ * claimer's pid, marked PRESENT when written, and every change bumps a sequence number that
+ * waiters sleep on with a futex. A claim held by a pid that no longer exists is taken over,
+ * so a killed worker cannot wedge the others. When every chunk is present the file is
+ * renamed to its final name, which later opens use directly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "reader/rd_priv.h"
+#include "router/rt.h"
+
+#define CHUNK (8u << 20)
+#define MAP_MAGIC 0x52574d31u /* "RWM1" */
+#define PRESENT 0xffffffffu
+#define FILLERS_PER_FILE 4
+
+typedef struct rd_map {
+	uint32_t magic;
+	uint32_t chunk;
+	uint64_t size;
+	uint32_t nchunks;
+	_Atomic uint32_t seq;
+	_Atomic uint32_t state[];
+} rd_map;
+
+struct rd_file {
+	atomic_int refs;
+	atomic_int complete;
+	rd_route *rr;
+	char key[RT_KEY_MAX + 1];
+	uint64_t size;
+	int fd;                   /* read-write, for our own pwrite()s */
+	rd_map *map;
+	size_t maplen;
+	char final[PATH_MAX];
+};
+
+static size_t map_len(uint32_t nchunks)
+{
+	return sizeof(rd_map) + (size_t)nchunks * sizeof(uint32_t);
+}
+
+static void wake_all(rd_map *m)
+{
+	atomic_fetch_add(&m->seq, 1);
+	syscall(SYS_futex, &m->seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void wait_change(rd_map *m, uint32_t seen)
+{
+	struct timespec t = { 0, 100 * 1000 * 1000 }; /* also re-checks claimers' liveness */
+	syscall(SYS_futex, &m->seq, FUTEX_WAIT, seen, &t, NULL, 0);
+}
+
+static int alive(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static void file_unref(rd_file *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	if (f->map)
+		munmap(f->map, f->maplen);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+}
+
+void rd_file_release(rd_file *f)
+{
+	if (f)
+		file_unref(f);
+}
+
+int rd_complete(const rd_file *f)
+{
+	return atomic_load_explicit(&f->complete, memory_order_acquire);
+}
+
+/* Fetches claimed chunk c into the file. Returns 0 or -errno; the claim is released either
+ * way (to PRESENT or back to 0). */
+static int fetch_chunk(rd_file *f, uint32_t c)
+{
+	uint64_t off = (uint64_t)c * CHUNK;
+	uint64_t len = f->size - off < CHUNK ? f->size - off : CHUNK;
+	int rc;
+	s3_client *cl = rd_client(f->rr->cfg->store, &rc);
+	uint64_t got = 0;
+	if (cl) {
+		s3_error err;
+		rc = s3_get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
+			       NULL, &err);
+		atomic_fetch_add(&rd.stats.gets, 1);
+		atomic_fetch_add(&rd.stats.bytes_store, got);
+		if (rc == 0 && got != len)
+			rc = -EIO; /* the object shrank since it was listed */
+		if (rc < 0) {
+			char msg[512];
+			log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket,
+				 f->key, (unsigned long long)off, (unsigned long long)(off + len - 1),
+				 s3_error_str(&err, msg, sizeof msg));
+		}
+	}
+	atomic_store(&f->map->state[c], rc == 0 ? PRESENT : 0);
+	wake_all(f->map);
+	return rc;
+}
+
+/* Claims a chunk nobody is fetching, taking over claims of dead processes. Returns the
+ * chunk, or -1 when every chunk is present or claimed. */
+static long claim_next(rd_file *f, uint32_t me)
+{
+	for (uint32_t c = 0; c < f->map->nchunks; c++) {
+		uint32_t s = atomic_load(&f->map->state[c]);
+		if (s == PRESENT)
+			continue;
+		if (s != 0 && s != me && !alive(s)) {
+			uint32_t dead = s;
+			atomic_compare_exchange_strong(&f->map->state[c], &dead, 0);
+			s = 0;
+		}
+		if (s == 0 && atomic_compare_exchange_strong(&f->map->state[c], &s, me))
+			return c;
+	}
+	return -1;
+}
+
+static int all_present(const rd_map *m)
+{
+	for (uint32_t c = 0; c < m->nchunks; c++)
+		if (atomic_load(&m->state[c]) != PRESENT)
+			return 0;
+	return 1;
+}
+
+/* Publishes the filled file under its final name (once, whichever process gets there). */
+static void finish(rd_file *f)
+{
+	if (rd_complete(f) || !all_present(f->map))
+		return;
+	char part[PATH_MAX + 8], mappath[PATH_MAX + 8];
+	snprintf(part, sizeof part, "%s.part", f->final);
+	snprintf(mappath, sizeof mappath, "%s.map", f->final);
+	if (access(f->final, F_OK) != 0 && rename(part, f->final) == 0) {
+		unlink(mappath);
+		log_debug("filled s3://%s/%s (%llu bytes)", f->rr->cfg->bucket, f->key,
+			  (unsigned long long)f->size);
+	}
+	atomic_store_explicit(&f->complete, 1, memory_order_release);
+}
+
+static void fill_job(void *arg)
+{
+	rd_file *f = arg;
+	uint32_t me = (uint32_t)getpid();
+	long c;
+	while ((c = claim_next(f, me)) >= 0)
+		fetch_chunk(f, (uint32_t)c);
+	finish(f);
+	file_unref(f);
+}
+
+int rd_wait(rd_file *f, uint64_t off, uint64_t len)
+{
+	if (rd_complete(f) || len == 0 || off >= f->size)
+		return 0;
+	uint64_t end = len > f->size - off ? f->size : off + len;
+	uint32_t me = (uint32_t)getpid();
+	for (uint32_t c = (uint32_t)(off / CHUNK); c <= (uint32_t)((end - 1) / CHUNK); c++) {
+		for (;;) {
+			uint32_t seen = atomic_load(&f->map->seq);
+			uint32_t s = atomic_load(&f->map->state[c]);
+			if (s == PRESENT)
+				break;
+			if (s == 0) {
+				/* Needed now and nobody is on it: fetch it on this thread. */
+				if (atomic_compare_exchange_strong(&f->map->state[c], &s, me)) {
+					int rc = fetch_chunk(f, c);
+					if (rc < 0)
+						return rc == -ENOENT ? -EIO : rc;
+				}
+				continue;
+			}
+			if (s != me && !alive(s)) {
+				atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
+				continue;
+			}
+			wait_change(f->map, seen);
+		}
+	}
+	finish(f);
+	return 0;
+}
+
+/* Opens (creating if needed) the .part file and the chunk map. Caller holds the lock. */
+static int attach(rd_file *f, const char *part, const char *mappath)
+{
+	f->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f->fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != f->size && ftruncate(f->fd, (off_t)f->size) < 0)
+		return -errno;
+	uint32_t n = (uint32_t)((f->size + CHUNK - 1) / CHUNK);
+	f->maplen = map_len(n);
+	int mfd = open(mappath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (mfd < 0)
+		return -errno;
+	int fresh = fstat(mfd, &st) == 0 && st.st_size == 0;
+	if (fresh && ftruncate(mfd, (off_t)f->maplen) < 0) {
+		close(mfd);
+		return -errno;
+	}
+	void *p = mmap(NULL, f->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	close(mfd);
+	if (p == MAP_FAILED)
+		return -errno;
+	f->map = p;
+	if (fresh || f->map->magic != MAP_MAGIC || f->map->nchunks != n || f->map->size != f->size) {
+		memset(f->map, 0, f->maplen);
+		f->map->chunk = CHUNK;
+		f->map->size = f->size;
+		f->map->nchunks = n;
+		f->map->magic = MAP_MAGIC;
+	}
+	return 0;
+}
+
+int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags,
+		 rd_file **out)
+{
+	*out = NULL;
+	int keep = flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	rd_file *f = calloc(1, sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	atomic_init(&f->refs, 1);
+	f->fd = -1;
+	f->rr = rr;
+	f->size = (uint64_t)st->st_size;
+	snprintf(f->key, sizeof f->key, "%s", key);
+	int rc = rd_obj_path(rr, key, st, f->final, sizeof f->final);
+	if (rc < 0)
+		goto on_error;
+	int fd = open(f->final, O_RDONLY | keep);
+	if (fd >= 0) { /* filled earlier: an ordinary complete file */
+		file_unref(f);
+		atomic_fetch_add(&rd.stats.cache_hits, 1);
+		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
+		return fd;
+	}
+	char part[PATH_MAX + 8], mappath[PATH_MAX + 8], lockpath[PATH_MAX + 8];
+	snprintf(part, sizeof part, "%s.part", f->final);
+	snprintf(mappath, sizeof mappath, "%s.map", f->final);
+	snprintf(lockpath, sizeof lockpath, "%s.lock", f->final);
+	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (lfd < 0) {
+		rc = -errno;
+		goto on_error;
+	}
+	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	fd = open(f->final, O_RDONLY | keep);
+	if (fd < 0) {
+		rc = attach(f, part, mappath);
+		if (rc == 0 && (fd = open(part, O_RDONLY | keep)) < 0)
+			rc = -errno;
+	}
+	close(lfd);
+	if (rc < 0)
+		goto on_error;
+	if (!f->map) { /* completed by another process while we waited for the lock */
+		file_unref(f);
+		return fd;
+	}
+	rd_cache_added(rr, f->size);
+	/* Background fill; readers claim what they need first on their own threads. */
+	unsigned fillers = rr->cfg->prefetch_concurrency < FILLERS_PER_FILE
+				   ? rr->cfg->prefetch_concurrency : FILLERS_PER_FILE;
+	for (unsigned i = 0; i < fillers && i < f->map->nchunks; i++) {
+		atomic_fetch_add(&f->refs, 1);
+		if (rd_pool_submit(fill_job, f) < 0)
+			file_unref(f);
+	}
+	*out = f;
+	return fd;
+on_error:
+	file_unref(f);
+	return rc;
+}

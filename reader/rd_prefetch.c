@@ -1,0 +1,224 @@
+/* Prefetch. `listing`: when a program reads the files of a directory one after another (in
+ * either direction of the listing order, a few out of order as parallel readers are), the
+ * next files are fetched ahead of it by the worker threads. Random access (a shuffling
+ * loader) triggers nothing. `all`: the whole route is listed at first use and warmed into
+ * the cache, up to its budget. In-flight prefetch is bounded globally, in jobs and bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "reader/rd_priv.h"
+#include "router/rt.h"
+
+#define SEQUENTIAL_SLACK 8            /* how far out of order a "sequential" reader may be */
+#define INFLIGHT_BYTES_MAX (512u << 20)
+
+typedef struct prefetch_job {
+	rd_route *rr;
+	char *rest;              /* for `listing`: the shadow entry gives size and mtime */
+	struct stat st;          /* for `all`: from the listing */
+	int have_st;
+	uint64_t bytes;
+} prefetch_job;
+
+typedef struct prefetched_key {
+	char *key;
+	UT_hash_handle hh;
+} prefetched_key;
+
+static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;
+static prefetched_key *prefetched;
+static atomic_uint_fast64_t inflight_bytes;
+
+static void remember_prefetched(const char *key)
+{
+	prefetched_key *p = calloc(1, sizeof *p);
+	if (!p || !(p->key = strdup(key))) {
+		free(p);
+		return;
+	}
+	pthread_mutex_lock(&hits_lock);
+	prefetched_key *old;
+	HASH_FIND_STR(prefetched, key, old);
+	if (!old)
+		HASH_ADD_KEYPTR(hh, prefetched, p->key, strlen(p->key), p);
+	pthread_mutex_unlock(&hits_lock);
+	if (old) {
+		free(p->key);
+		free(p);
+	}
+}
+
+int rd_prefetch_claim_hit(const char *key)
+{
+	pthread_mutex_lock(&hits_lock);
+	prefetched_key *p;
+	HASH_FIND_STR(prefetched, key, p);
+	if (p)
+		HASH_DEL(prefetched, p);
+	pthread_mutex_unlock(&hits_lock);
+	if (p) {
+		free(p->key);
+		free(p);
+	}
+	return p != NULL;
+}
+
+static void prefetch_run(void *arg)
+{
+	prefetch_job *j = arg;
+	char key[RT_KEY_MAX + 1];
+	int ok = rd_key(j->rr, j->rest, key, sizeof key) == 0;
+	if (ok && !j->have_st) {
+		char shadow[PATH_MAX];
+		int n = snprintf(shadow, sizeof shadow, "%s/%s", j->rr->tree, j->rest);
+		ok = n > 0 && (size_t)n < sizeof shadow && lstat(shadow, &j->st) == 0 &&
+		     S_ISREG(j->st.st_mode);
+	}
+	int fetched = 0;
+	if (ok && rd_fetch_whole(j->rr, key, &j->st, &fetched) == 0 && fetched) {
+		atomic_fetch_add(&rd.stats.prefetched, 1);
+		remember_prefetched(key);
+	}
+	atomic_fetch_sub(&inflight_bytes, j->bytes);
+	free(j->rest);
+	free(j);
+}
+
+/* Queues one prefetch unless the global in-flight bound is reached. Returns 0 if queued. */
+static int queue(rd_route *rr, const char *rest, const struct stat *st, uint64_t bytes)
+{
+	if (atomic_load(&inflight_bytes) + bytes > INFLIGHT_BYTES_MAX)
+		return -EBUSY;
+	prefetch_job *j = calloc(1, sizeof *j);
+	if (!j || !(j->rest = strdup(rest))) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->rr = rr;
+	j->bytes = bytes;
+	if (st) {
+		j->st = *st;
+		j->have_st = 1;
+	}
+	atomic_fetch_add(&inflight_bytes, bytes);
+	if (rd_pool_submit(prefetch_run, j) < 0) {
+		atomic_fetch_sub(&inflight_bytes, bytes);
+		free(j->rest);
+		free(j);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static int by_name(const void *key, const void *elem)
+{
+	return strcmp(key, ((const rd_entry *)elem)->name);
+}
+
+void rd_prefetch_after_open(rd_route *rr, const char *rest)
+{
+	const char *slash = strrchr(rest, '/');
+	const char *name = slash ? slash + 1 : rest;
+	size_t dlen = slash ? (size_t)(slash - rest) : 0;
+	char dir[PATH_MAX];
+	memcpy(dir, rest, dlen);
+	dir[dlen] = '\0';
+	char next[32][NAME_MAX + 1];
+	uint64_t sizes[32];
+	int nnext = 0;
+
+	pthread_mutex_lock(&rr->lock);
+	rd_listed *l = rd_listed_find(rr, dir);
+	if (!l || rd_listed_load_order(rr, l) < 0 || !l->nfiles) {
+		pthread_mutex_unlock(&rr->lock);
+		return;
+	}
+	/* S3 lists keys in byte order, which is strcmp order of the names. */
+	rd_entry *e = bsearch(name, l->files, l->nfiles, sizeof *l->files, by_name);
+	if (!e) {
+		pthread_mutex_unlock(&rr->lock);
+		return;
+	}
+	long i = e - l->files, last = l->last_open;
+	l->last_open = i;
+	long step = i > last && i - last <= SEQUENTIAL_SLACK ? 1
+		    : i < last && last - i <= SEQUENTIAL_SLACK ? -1 : 0;
+	long window = rr->cfg->prefetch_concurrency;
+	if (window > 32)
+		window = 32;
+	for (long k = 1; step && k <= window + SEQUENTIAL_SLACK && nnext < window; k++) {
+		long j = i + step * k;
+		if (j < 0 || (size_t)j >= l->nfiles)
+			break;
+		if (l->queued[j] || l->files[j].size > rr->cfg->whole_max)
+			continue;
+		l->queued[j] = 1;
+		snprintf(next[nnext], sizeof next[nnext], "%s", l->files[j].name);
+		sizes[nnext++] = l->files[j].size;
+	}
+	pthread_mutex_unlock(&rr->lock);
+
+	for (int k = 0; k < nnext; k++) {
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof path, "%s%s%s", dir, dlen ? "/" : "", next[k]);
+		if (n > 0 && (size_t)n < sizeof path)
+			queue(rr, path, NULL, sizes[k]);
+	}
+}
+
+typedef struct warm_state {
+	rd_route *rr;
+	size_t prefix_len;
+	uint64_t budget_left;
+	unsigned long queued;
+} warm_state;
+
+static int warm_entry(void *arg, const s3_list_entry *e)
+{
+	warm_state *w = arg;
+	if (e->is_prefix || strlen(e->key) <= w->prefix_len || e->size > w->rr->cfg->whole_max)
+		return 0;
+	if (e->size > w->budget_left)
+		return 1; /* the budget is full: stop listing */
+	struct stat st = { .st_size = (off_t)e->size, .st_mtim = { .tv_sec = e->mtime } };
+	/* Waits for room rather than dropping: warming is the point of `all`. */
+	for (int tries = 0; queue(w->rr, e->key + w->prefix_len, &st, e->size) == -EBUSY; tries++) {
+		if (tries > 600) /* a minute without progress: stop warming */
+			return 1;
+		usleep(100 * 1000);
+	}
+	w->budget_left -= e->size;
+	w->queued++;
+	return 0;
+}
+
+static void warm_all(void *arg)
+{
+	rd_route *rr = arg;
+	int rc;
+	s3_client *c = rd_client(rr->cfg->store, &rc);
+	if (!c)
+		return;
+	warm_state w = { .rr = rr, .prefix_len = strlen(rr->cfg->prefix),
+			 .budget_left = rr->cfg->cache_bytes - rr->cfg->cache_bytes / 10 };
+	s3_error err;
+	rc = s3_list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
+	atomic_fetch_add(&rd.stats.lists, 1);
+	if (rc < 0) {
+		char msg[512];
+		log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
+			 s3_error_str(&err, msg, sizeof msg));
+	}
+	log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
+}
+
+void rd_prefetch_all_start(rd_route *rr)
+{
+	if (rd_pool_submit(warm_all, rr) < 0)
+		log_warn("read route %s: cannot start prefetch = all", rr->cfg->local);
+}

@@ -1,0 +1,121 @@
+/* Reader internals shared by the files of reader/. */
+#ifndef RWSPLIT_RD_PRIV_H
+#define RWSPLIT_RD_PRIV_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "reader/rd.h"
+#include "s3/s3.h"
+
+/* One file of a listed directory, in listing (key) order, for prefetch. */
+typedef struct rd_entry {
+	char *name;
+	uint64_t size;
+} rd_entry;
+
+/* A directory whose listing this process has validated. */
+typedef struct rd_listed {
+	char *dir;               /* route-relative, "" for the root; the hash key */
+	uint64_t at_ms;          /* when it was validated (monotonic ms) */
+	rd_entry *files;         /* loaded on demand from the listing's order file */
+	size_t nfiles;
+	int order_loaded;
+	long last_open;          /* index of the file last opened, to see a sequential reader */
+	unsigned char *queued;   /* per file: prefetch already queued */
+	UT_hash_handle hh;
+} rd_listed;
+
+/* Per read route: where its cache lives and what this process knows of it. */
+typedef struct rd_route {
+	const cfg_route *cfg;
+	char root[PATH_MAX - 16]; /* CACHE_DIR/u<uid>/<id of endpoint, bucket, prefix> */
+	char tree[PATH_MAX];     /* root/tree: the shadow tree */
+	char obj[PATH_MAX];      /* root/obj: object data */
+	char lists[PATH_MAX];    /* root/lists: listing stamps and order files */
+	char tmp[PATH_MAX];      /* root/tmp: downloads in progress */
+	size_t tree_len;
+	pthread_mutex_t lock;    /* listed, used, prepared, all_started */
+	rd_listed *listed;
+	uint64_t used;           /* bytes in obj/, estimated between scans */
+	int used_known;
+	int prepared;
+	int all_started;
+} rd_route;
+
+typedef struct rd_state {
+	const cfg *cfg;
+	rd_hooks hooks;
+	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
+	s3_client **clients;     /* parallel to cfg->stores, created on first use */
+	pthread_mutex_t lock;    /* clients */
+	struct {
+		atomic_uint_fast64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists,
+			prefetched, prefetch_hits, evictions;
+	} stats;
+} rd_state;
+
+extern rd_state rd;
+
+rd_route *rd_route_of(const cfg_route *r);
+
+/* Creates the route's cache directories once. Returns 0 or -errno. */
+int rd_route_prepare(rd_route *rr);
+
+/* The store client of st, created on first use. Returns NULL with *err set (-errno). */
+s3_client *rd_client(const cfg_store *st, int *err);
+
+/* The object key of route-relative rest (a file) into key. Returns 0 or -ENAMETOOLONG. */
+int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap);
+
+uint64_t rd_now_ms(void);
+
+/* Filesystem helpers (rd_fs.c). */
+int rd_mkdir_p(const char *path, mode_t mode);
+int rd_rm_rf(const char *path);
+/* Removes name (a file or a whole directory tree) relative to directory fd parent. */
+int rd_rm_rf_at(int parent, const char *name);
+/* Lowercase hex SHA-256 prefix (nhex digits) of the given NUL-separated parts. */
+void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c);
+
+/* Data cache (rd_cache.c). */
+/* Path of the complete cached copy of the object version (key, size, mtime). */
+int rd_obj_path(const rd_route *rr, const char *key, const struct stat *st, char *out,
+		size_t cap);
+/* Makes sure the object is in the cache (fetching it whole under a cross-process lock);
+ * sets *fetched when this call downloaded it. Returns 0 or -errno. */
+int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fetched);
+/* Accounts bytes added to obj/ and evicts least recently used files beyond the budget. */
+void rd_cache_added(rd_route *rr, uint64_t bytes);
+
+/* Large objects (rd_lazy.c): opens the background-filled copy. Returns a read-only fd and
+ * a handle, or -errno. */
+int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags,
+		 rd_file **out);
+
+/* Listing order of a directory, for prefetch (rd_shadow.c). Returns the entry (locked by the
+ * caller through rr->lock) or NULL. */
+rd_listed *rd_listed_find(rd_route *rr, const char *dir);
+int rd_listed_load_order(rd_route *rr, rd_listed *l);
+
+/* Worker threads (rd_pool.c). Jobs run on a small pool started on first submit. */
+typedef void (*rd_job_fn)(void *arg);
+/* Queues fn(arg). Returns 0, or -errno when it could not be queued (the caller then owns
+ * arg). */
+int rd_pool_submit(rd_job_fn fn, void *arg);
+void rd_pool_fork_prepare(void);
+void rd_pool_fork_parent(void);
+void rd_pool_fork_child(void);
+
+/* Prefetch (rd_prefetch.c): called after a file of dir was opened. */
+void rd_prefetch_after_open(rd_route *rr, const char *rest);
+/* prefetch = all: called at the route's first use. */
+void rd_prefetch_all_start(rd_route *rr);
+/* True (once) when key was brought in by prefetch, for the hit counter. */
+int rd_prefetch_claim_hit(const char *key);
+
+#endif
