@@ -7,12 +7,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static enum log_level log_threshold = LOG_WARN;
 static int log_fd = STDERR_FILENO;
+static dev_t log_dev;
+static ino_t log_ino;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+/* Keeps a private descriptor of the log destination: programs close stderr before exit
+ * (coreutils' close_stdout does), and the exit summary must still get out. */
+static void adopt(int fd)
+{
+	struct stat st;
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+	if (copy < 0 || fstat(copy, &st) < 0) {
+		if (copy >= 0)
+			close(copy);
+		return;
+	}
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = copy;
+	log_dev = st.st_dev;
+	log_ino = st.st_ino;
+}
 
 void log_init(void)
 {
@@ -24,16 +45,22 @@ void log_init(void)
 				log_threshold = (enum log_level)i;
 	}
 	const char *file = getenv("RWSPLIT_LOG_FILE");
-	if (file && *file) {
-		/* O_APPEND keeps lines from several processes whole; CLOEXEC keeps the fd out of
-		 * the programs the traced process execs (they open their own). */
-		int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			if (log_fd != STDERR_FILENO)
-				close(log_fd);
-			log_fd = fd;
-		}
-	}
+	/* O_APPEND keeps lines from several processes whole. */
+	int fd = file && *file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+	adopt(fd >= 0 ? fd : STDERR_FILENO);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The descriptor to write to: ours while it still is what we opened (a program that closed
+ * every fd may have reused the number for something else), else plain stderr. */
+static int current_fd(void)
+{
+	struct stat st;
+	if (log_fd != STDERR_FILENO && fstat(log_fd, &st) == 0 && st.st_dev == log_dev &&
+	    st.st_ino == log_ino)
+		return log_fd;
+	return STDERR_FILENO;
 }
 
 void log_set_level(enum log_level level)
@@ -62,7 +89,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		len = sizeof line - 2;
 	line[len++] = '\n';
 	/* One write() per line so concurrent writers do not interleave inside a line. */
-	ssize_t w = write(log_fd, line, len);
+	ssize_t w = write(current_fd(), line, len);
 	(void)w;
 	errno = saved;
 }

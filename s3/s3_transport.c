@@ -32,6 +32,9 @@ typedef struct attempt {
 	int status;            /* status line of the response being received */
 	int ranged;            /* a Range header was sent */
 	uint64_t range_off;    /* its first byte */
+	uint64_t moved;        /* bytes transferred so far, both ways */
+	uint64_t moved_at_ms;  /* when that number last changed */
+	int stalled;           /* aborted for making no progress */
 } attempt;
 
 static CURL *pool_get(s3_client *c)
@@ -208,6 +211,29 @@ static size_t on_upload(char *buf, size_t size, size_t n, void *arg)
 	a->upload_pos += want;
 	atomic_fetch_add(&a->c->bytes_out, want);
 	return want;
+}
+
+static uint64_t now_ms(void);
+
+/* curl's own low-speed check averages over several seconds, so a transfer that stops dead
+ * would only fail well after stall_timeout: measure the time since bytes last moved. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	attempt *a = arg;
+	(void)dltotal;
+	(void)ultotal;
+	uint64_t moved = (uint64_t)dlnow + (uint64_t)ulnow, now = now_ms();
+	if (moved != a->moved || !a->moved_at_ms) {
+		a->moved = moved;
+		a->moved_at_ms = now;
+		return 0;
+	}
+	if (now - a->moved_at_ms >= a->c->store->stall_timeout_ms) {
+		a->stalled = 1;
+		return 1;
+	}
+	return 0;
 }
 
 static int on_seek(void *arg, curl_off_t off, int origin)
@@ -396,9 +422,9 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "rwsplit/0.1");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)st->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	long stall = (long)(st->stall_timeout_ms + 999) / 1000;
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, st->tls_verify ? 1L : 0L);
@@ -486,6 +512,13 @@ static int classify(attempt *a, CURLcode cc, const char *curlerr, s3_error *e, i
 	if (a->local_err)
 		return -a->local_err;
 	if (cc != CURLE_OK) {
+		if (a->stalled) {
+			snprintf(e->code, sizeof e->code, "Timeout");
+			snprintf(e->message, sizeof e->message, "no data moved for %u ms",
+				 a->c->store->stall_timeout_ms);
+			*retry = 1;
+			return -EIO;
+		}
 		snprintf(e->code, sizeof e->code, "%s",
 			 cc == CURLE_COULDNT_CONNECT ? "ConnectionRefused"
 			 : cc == CURLE_OPERATION_TIMEDOUT ? "Timeout"
