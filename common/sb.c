@@ -54,7 +54,7 @@ void sb_printf(sb *s, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap);
+	vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	s->len += (size_t)n;
 }

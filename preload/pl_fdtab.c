@@ -34,7 +34,7 @@ int pl_fdtab_init(void)
 }
 
 pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
-		 dev_t dev, ino_t ino, rd_file *lazy)
+		 const struct stat *shadow, rd_file *lazy)
 {
 	pl_fd *e = calloc(1, sizeof *e);
 	if (!e)
@@ -44,7 +44,7 @@ pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest,
 		free(e);
 		return NULL;
 	}
-	struct stat st;
+	struct stat st = { 0 };
 	if (PL_REAL(fstat)(fd, &st) == 0) {
 		e->real_dev = st.st_dev;
 		e->real_ino = st.st_ino;
@@ -52,8 +52,9 @@ pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest,
 	atomic_init(&e->refs, 1);
 	e->kind = kind;
 	e->route = route;
-	e->dev = dev;
-	e->ino = ino;
+	e->dev = shadow->st_dev;
+	e->ino = shadow->st_ino;
+	e->mtime = shadow->st_mtim;
 	e->lazy = lazy;
 	return e;
 }

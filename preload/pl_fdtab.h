@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "config/cfg.h"
@@ -22,6 +23,7 @@ typedef struct pl_fd {
 	ino_t real_ino;      /* were closed behind our back and reused */
 	dev_t dev;           /* identity reported by fstat (the shadow entry's) */
 	ino_t ino;
+	struct timespec mtime; /* the object's, reported as mtime and ctime */
 	rd_file *lazy;       /* non-NULL for an object filled in the background; a reference */
 } pl_fd;
 
@@ -41,7 +43,7 @@ static inline pl_fd *pl_fd_get(int fd)
 
 /* Creates an entry (refs 1) for a newly opened fd; rest is copied. NULL on ENOMEM. */
 pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
-		 dev_t dev, ino_t ino, rd_file *lazy);
+		 const struct stat *shadow, rd_file *lazy);
 
 /* Installs e at fd (taking over the caller's reference), replacing and releasing any stale
  * entry. Returns -1 (and releases e) when fd is beyond the table. */

@@ -180,6 +180,15 @@ static int refusal(int *dirfd, const char **path)
 		REFUSE_AT(cwd_, path); \
 	} while (0)
 
+/* The cache behind a routed fd is shared with every process on the node: no changes. */
+#define REFUSE_FD(fd) \
+	do { \
+		if (pl_fd_get(fd) && !pl_bypass()) { \
+			errno = EROFS; \
+			return -1; \
+		} \
+	} while (0)
+
 PL_EXPORT int unlink(const char *path)
 {
 	REFUSE(path);
@@ -302,8 +311,10 @@ PL_EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int fl
 
 PL_EXPORT int utimensat(int dirfd, const char *path, const struct timespec t[2], int flags)
 {
-	if (path)
+	if (pl_present(path))
 		REFUSE_AT(dirfd, path);
+	else
+		REFUSE_FD(dirfd);
 	return PL_REAL(utimensat)(dirfd, path, t, flags);
 }
 
@@ -319,21 +330,26 @@ PL_EXPORT int utime(const char *path, const struct utimbuf *t)
 	return PL_REAL(utime)(path, t);
 }
 
-/* The cache behind a routed fd is shared with every process on the node: no changes. */
 PL_EXPORT int fchmod(int fd, mode_t mode)
 {
-	if (pl_fd_get(fd) && !pl_bypass()) {
-		errno = EROFS;
-		return -1;
-	}
+	REFUSE_FD(fd);
 	return PL_REAL(fchmod)(fd, mode);
 }
 
 PL_EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 {
-	if (pl_fd_get(fd) && !pl_bypass()) {
-		errno = EROFS;
-		return -1;
-	}
+	REFUSE_FD(fd);
 	return PL_REAL(fchown)(fd, uid, gid);
+}
+
+PL_EXPORT int futimens(int fd, const struct timespec t[2])
+{
+	REFUSE_FD(fd);
+	return PL_REAL(futimens)(fd, t);
+}
+
+PL_EXPORT int futimes(int fd, const struct timeval t[2])
+{
+	REFUSE_FD(fd);
+	return PL_REAL(futimes)(fd, t);
 }

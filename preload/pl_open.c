@@ -40,7 +40,7 @@ int pl_open_routed(const pl_target *t, int flags, rd_file **lazy_out)
 	if (wants_write(flags))
 		return -EROFS;
 	char shadow[PATH_MAX];
-	struct stat st;
+	struct stat st = { 0 };
 	pl_enter();
 	int rc = pl_shadow_lstat(t, 0, shadow, sizeof shadow, &st);
 	int fd = -1;
@@ -67,7 +67,7 @@ int pl_open_routed(const pl_target *t, int flags, rd_file **lazy_out)
 	}
 	if (rc < 0)
 		goto out;
-	pl_fd *e = pl_fd_new(kind, t->route, t->rest, fd, st.st_dev, st.st_ino, lazy);
+	pl_fd *e = pl_fd_new(kind, t->route, t->rest, fd, &st, lazy);
 	if (!e || pl_fd_install(fd, e) < 0) {
 		if (!e && lazy)
 			rd_file_release(lazy);
@@ -114,7 +114,9 @@ real:
 
 static mode_t mode_arg(int flags, va_list ap)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+		return (mode_t)va_arg(ap, int); // NOLINT(clang-analyzer-valist.Uninitialized)
+	return 0;
 }
 
 PL_EXPORT int open(const char *path, int flags, ...)

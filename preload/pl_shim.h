@@ -33,6 +33,12 @@ static inline int pl_unrouted_abs(const char *path)
 	return pl_bypass() || (path && path[0] == '/' && !rt_maybe_routed(pl_routes, path));
 }
 
+/* For parameters glibc declares nonnull but callers may still pass NULL (utimensat). */
+static inline int pl_present(const void *p)
+{
+	return p != NULL;
+}
+
 /* True for "" (the AT_EMPTY_PATH form), false for NULL. */
 static inline int pl_empty_path(const char *path)
 {

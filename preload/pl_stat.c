@@ -29,12 +29,18 @@ static void present(struct stat *st)
 	st->st_mode = present_mode(st->st_mode);
 	st->st_uid = pl_uid;
 	st->st_gid = pl_gid;
-	if (S_ISREG(st->st_mode))
+	if (S_ISREG(st->st_mode)) {
 		st->st_blocks = (st->st_size + 511) / 512; /* placeholders are sparse */
+		st->st_ctim = st->st_mtim; /* the object changes as a whole */
+	}
 	if (S_ISDIR(st->st_mode)) {
-		/* A prefix has no size; report what ext4 and xfs report for a small directory. */
+		/* A prefix has no size; report what ext4 and xfs report for a small directory. Its
+		 * number of sub-directories is only known once it is listed, so report 1, the
+		 * "not counted" value fts and find understand, rather than a number that changes
+		 * with what has been listed. */
 		st->st_size = 4096;
 		st->st_blocks = 8;
+		st->st_nlink = 1;
 	}
 }
 
@@ -50,6 +56,8 @@ static int fstat_fd(int fd, struct stat *st)
 		return r; /* closed behind our back and reused: not ours any more */
 	st->st_dev = e->dev;
 	st->st_ino = e->ino;
+	if (e->kind == PL_FD_FILE)
+		st->st_mtim = e->mtime; /* not the cache file's, which moves while it fills */
 	present(st);
 	return r;
 }
@@ -195,11 +203,18 @@ static void present_statx(struct statx *sx, const pl_fd *e)
 	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode);
 	sx->stx_uid = pl_uid;
 	sx->stx_gid = pl_gid;
-	if (S_ISREG(sx->stx_mode))
+	if (S_ISREG(sx->stx_mode)) {
 		sx->stx_blocks = (sx->stx_size + 511) / 512;
+		if (e && e->kind == PL_FD_FILE) {
+			sx->stx_mtime.tv_sec = e->mtime.tv_sec;
+			sx->stx_mtime.tv_nsec = (uint32_t)e->mtime.tv_nsec;
+		}
+		sx->stx_ctime = sx->stx_mtime;
+	}
 	if (S_ISDIR(sx->stx_mode)) {
 		sx->stx_size = 4096;
 		sx->stx_blocks = 8;
+		sx->stx_nlink = 1;
 	}
 	if (e) {
 		sx->stx_ino = e->ino;

@@ -84,6 +84,25 @@ static void at_fork_child(void)
 	rd_fork_child();
 }
 
+/* A program exec'd by a process whose working directory was inside a route inherits the
+ * shadow directory as its kernel cwd: report and resolve against the route path instead. */
+static void adopt_inherited_cwd(void)
+{
+	char *cwd = getcwd(NULL, 0);
+	const char *rest;
+	const cfg_route *r = cwd ? rd_route_of_shadow(cwd, &rest) : NULL;
+	if (r) {
+		size_t n = strlen(r->local) + strlen(rest) + 2;
+		char *virt = malloc(n);
+		if (virt) {
+			snprintf(virt, n, "%s%s%s", r->local, *rest ? "/" : "", rest);
+			pl_cwd_set_virtual(virt);
+			free(virt);
+		}
+	}
+	free(cwd);
+}
+
 /* Threads the reader starts run only rwsplit code: mark them for good. */
 static void mark_thread_ours(void)
 {
@@ -124,6 +143,7 @@ __attribute__((constructor)) static void pl_init(void)
 	pl_gid = getegid();
 	pl_owner_pid = getpid();
 	pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+	adopt_inherited_cwd();
 	pl_leave();
 	pl_active = c->nroutes > 0;
 	log_debug("active with %zu routes from %s", c->nroutes, path);

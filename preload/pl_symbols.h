@@ -94,7 +94,9 @@ struct utimbuf;
 	X(int, symlink, (const char *target, const char *path)) \
 	X(int, symlinkat, (const char *target, int dirfd, const char *path)) \
 	X(int, fchmod, (int fd, mode_t mode)) \
-	X(int, fchown, (int fd, uid_t uid, gid_t gid))
+	X(int, fchown, (int fd, uid_t uid, gid_t gid)) \
+	X(int, futimens, (int fd, const struct timespec t[2])) \
+	X(int, futimes, (int fd, const struct timeval t[2]))
 
 #define PL_TYPEDEF(ret, name, params) typedef ret(*pl_##name##_fn) params;
 PL_SYMBOLS(PL_TYPEDEF)

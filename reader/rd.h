@@ -37,9 +37,16 @@ int rd_init(const cfg *c, const rd_hooks *hooks);
 /* Writes the shadow-tree path of route-relative rest into out (cap bytes) after making sure
  * the listing of rest's directory is present and fresh (and of rest itself when list_self is
  * set and rest is a directory). The caller then uses the path with ordinary calls: a missing
- * entry is a missing object or prefix. Returns 0, or -errno (-EIO, -EACCES, ... when the
- * listing failed, -ENAMETOOLONG). */
+ * entry is a missing object or prefix. Returns 0, or -errno: -ENOENT / -ENOTDIR when an
+ * ancestor of rest is missing / a file, -EIO, -EACCES, ... when a listing failed,
+ * -ENAMETOOLONG. */
 int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, size_t cap);
+
+/* The inverse of rd_shadow: when path (absolute) lies in a route's shadow tree, returns the
+ * route and sets *rest to the route-relative part ("" for the root, pointing into path);
+ * otherwise NULL. A program started with its working directory inside a route has the shadow
+ * directory as its kernel cwd; this gives the route path back. */
+const cfg_route *rd_route_of_shadow(const char *path, const char **rest);
 
 /* Opens the object behind rest, whose shadow entry is st (from rd_shadow + lstat), for
  * reading with the caller's open flags (access mode and creation flags must already be

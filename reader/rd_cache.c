@@ -72,15 +72,26 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 	return rc;
 }
 
-int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fetched)
+/* Opens the published object (or, with oflags -1, only checks it exists). */
+static int open_published(const char *path, int oflags)
+{
+	if (oflags == -1)
+		return access(path, F_OK) == 0 ? 0 : -errno;
+	int fd = open(path, O_RDONLY | oflags);
+	return fd >= 0 ? fd : -errno;
+}
+
+int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int oflags,
+		   int *fetched)
 {
 	*fetched = 0;
 	char path[PATH_MAX], lockpath[PATH_MAX + 8];
 	int rc = rd_obj_path(rr, key, st, path, sizeof path);
 	if (rc < 0)
 		return rc;
-	if (access(path, F_OK) == 0)
-		return 0;
+	int fd = open_published(path, oflags);
+	if (fd >= 0)
+		return fd;
 	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
 	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	if (lfd < 0)
@@ -88,11 +99,16 @@ int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fe
 	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	uint64_t got = 0;
-	if (access(path, F_OK) != 0) {
+	fd = open_published(path, oflags);
+	if (fd < 0) {
 		rc = download(rr, key, st, path, &got);
-		if (rc == 0)
+		if (rc == 0) {
 			*fetched = 1;
+			fd = open_published(path, oflags);
+		}
 	}
+	if (rc == 0 && fd < 0)
+		rc = fd;
 	/* Once the object is published nobody needs this lock file again; a contender still
 	 * waiting on it finds the object when it gets the lock. */
 	if (rc == 0)
@@ -100,7 +116,7 @@ int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fe
 	close(lfd);
 	if (*fetched)
 		rd_cache_added(rr, got);
-	return rc;
+	return rc < 0 ? rc : fd;
 }
 
 typedef struct cached {
@@ -147,7 +163,7 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 			*out = p;
 		}
 		cached *c = &(*out)[(*n)++];
-		strcpy(c->name, de->d_name);
+		snprintf(c->name, sizeof c->name, "%s", de->d_name);
 		c->atime = st.st_atim;
 		c->bytes = bytes;
 	}
@@ -166,7 +182,8 @@ static void evict(rd_route *rr)
 		return;
 	uint64_t budget = rr->cfg->cache_bytes;
 	uint64_t target = total > budget ? budget - budget / 10 : total;
-	qsort(all, n, sizeof *all, by_atime);
+	if (n)
+		qsort(all, n, sizeof *all, by_atime);
 	uint64_t evicted = 0;
 	for (size_t i = 0; i < n && total > target; i++) {
 		char path[PATH_MAX + 64];

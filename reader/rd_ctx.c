@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -16,6 +18,9 @@ rd_state rd;
 
 int rd_init(const cfg *c, const rd_hooks *hooks)
 {
+	/* Worker threads may still be hashing or signing when the program exits; libcrypto's
+	 * own atexit cleanup would pull its tables from under them. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	rd.cfg = c;
 	if (hooks)
 		rd.hooks = *hooks;
@@ -47,6 +52,21 @@ int rd_init(const cfg *c, const rd_hooks *hooks)
 		rr->tree_len = strlen(rr->tree);
 	}
 	return 0;
+}
+
+const cfg_route *rd_route_of_shadow(const char *path, const char **rest)
+{
+	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++) {
+		const rd_route *rr = &rd.routes[i];
+		if (rr->cfg->mode != CFG_READ || strncmp(path, rr->tree, rr->tree_len) != 0)
+			continue;
+		const char *p = path + rr->tree_len;
+		if (*p == '\0' || *p == '/') {
+			*rest = *p ? p + 1 : p;
+			return rr->cfg;
+		}
+	}
+	return NULL;
 }
 
 rd_route *rd_route_of(const cfg_route *r)
@@ -118,22 +138,15 @@ int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int fla
 		return rd_lazy_open(rr, key, st, flags, lazy);
 
 	int fetched = 0;
-	rc = rd_fetch_whole(rr, key, st, &fetched);
-	if (rc < 0)
-		return rc;
+	int fd = rd_fetch_whole(rr, key, st, flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY), &fetched);
+	if (fd < 0)
+		return fd;
 	if (!fetched) {
 		atomic_fetch_add(&rd.stats.cache_hits, 1);
 		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
 		if (rd_prefetch_claim_hit(key))
 			atomic_fetch_add(&rd.stats.prefetch_hits, 1);
 	}
-	char path[PATH_MAX];
-	rc = rd_obj_path(rr, key, st, path, sizeof path);
-	if (rc < 0)
-		return rc;
-	int fd = open(path, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY)));
-	if (fd < 0)
-		return -errno;
 	/* The access time orders eviction (tmpfs' relatime would not keep it current). */
 	const struct timespec touch[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
 	futimens(fd, touch);

@@ -297,10 +297,13 @@ int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags
 	/* Background fill; readers claim what they need first on their own threads. */
 	unsigned fillers = rr->cfg->prefetch_concurrency < FILLERS_PER_FILE
 				   ? rr->cfg->prefetch_concurrency : FILLERS_PER_FILE;
-	for (unsigned i = 0; i < fillers && i < f->map->nchunks; i++) {
+	uint32_t nchunks = f->map->nchunks;
+	for (unsigned i = 0; i < fillers && i < nchunks; i++) {
+		/* Each job holds a reference; the caller's own keeps f alive meanwhile, so a job
+		 * that could not be queued just gives its reference back. */
 		atomic_fetch_add(&f->refs, 1);
 		if (rd_pool_submit(fill_job, f) < 0)
-			file_unref(f);
+			atomic_fetch_sub(&f->refs, 1);
 	}
 	*out = f;
 	return fd;

@@ -80,7 +80,7 @@ static void prefetch_run(void *arg)
 		     S_ISREG(j->st.st_mode);
 	}
 	int fetched = 0;
-	if (ok && rd_fetch_whole(j->rr, key, &j->st, &fetched) == 0 && fetched) {
+	if (ok && rd_fetch_whole(j->rr, key, &j->st, -1, &fetched) == 0 && fetched) {
 		atomic_fetch_add(&rd.stats.prefetched, 1);
 		remember_prefetched(key);
 	}

@@ -86,9 +86,13 @@ void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c
 /* Path of the complete cached copy of the object version (key, size, mtime). */
 int rd_obj_path(const rd_route *rr, const char *key, const struct stat *st, char *out,
 		size_t cap);
-/* Makes sure the object is in the cache (fetching it whole under a cross-process lock);
- * sets *fetched when this call downloaded it. Returns 0 or -errno. */
-int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int *fetched);
+/* Makes sure the object is in the cache (fetching it whole under a cross-process lock) and,
+ * unless oflags is -1, opens it read-only with oflags added (O_CLOEXEC, ...). The fd is
+ * opened before the lock is released, so eviction by another process cannot come between.
+ * Sets *fetched when this call downloaded it. Returns the fd (0 when oflags is -1) or
+ * -errno. */
+int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int oflags,
+		   int *fetched);
 /* Accounts bytes added to obj/ and evicts least recently used files beyond the budget. */
 void rd_cache_added(rd_route *rr, uint64_t bytes);
 

@@ -295,9 +295,11 @@ static int list_now(rd_route *rr, const char *dir)
 		listing_free(&l);
 		return -ENAMETOOLONG;
 	}
+	struct stat dst;
 	if (l.n == 0 && dir[0]) {
-		/* No object has this prefix: the directory does not exist (any more). */
-		rd_rm_rf(d);
+		/* No object has this prefix (any more): the directory does not exist. */
+		if (lstat(d, &dst) == 0 && S_ISDIR(dst.st_mode))
+			rd_rm_rf(d);
 	} else {
 		rc = rd_mkdir_p(d, 0755);
 		if (rc == 0)
@@ -310,17 +312,20 @@ static int list_now(rd_route *rr, const char *dir)
 	return rc;
 }
 
+/* True when this process validated dir's listing within the TTL. */
+static int known_fresh(rd_route *rr, const char *dir)
+{
+	pthread_mutex_lock(&rr->lock);
+	rd_listed *known = rd_listed_find(rr, dir);
+	int fresh = known && rd_now_ms() - known->at_ms < rr->cfg->listing_ttl_ms;
+	pthread_mutex_unlock(&rr->lock);
+	return fresh;
+}
+
 /* Makes sure dir's listing is materialized and fresh. */
 static int ensure_listed(rd_route *rr, const char *dir)
 {
 	uint32_t ttl = rr->cfg->listing_ttl_ms;
-	pthread_mutex_lock(&rr->lock);
-	rd_listed *known = rd_listed_find(rr, dir);
-	int fresh = known && rd_now_ms() - known->at_ms < ttl;
-	pthread_mutex_unlock(&rr->lock);
-	if (fresh)
-		return 0;
-
 	char stamp[PATH_MAX], lockpath[PATH_MAX + 8];
 	list_file(rr, dir, "", stamp, sizeof stamp);
 	if (stamp_fresh(stamp, ttl)) {
@@ -350,6 +355,43 @@ static int ensure_listed(rd_route *rr, const char *dir)
 	return rc;
 }
 
+/* Makes sure directory dir exists in the shadow and is listed. Ancestors are validated from
+ * the root down, so only directories known to exist are ever listed: a path through a file
+ * is -ENOTDIR and a path through nothing -ENOENT, as the kernel would say. */
+static int ensure_dir(rd_route *rr, const char *dir)
+{
+	if (known_fresh(rr, dir))
+		return 0;
+	char prefix[PATH_MAX], shadow[PATH_MAX];
+	size_t len = strlen(dir);
+	if (len >= sizeof prefix)
+		return -ENAMETOOLONG;
+	/* end walks the component boundaries: 0 is the route root, then each '/', then len. */
+	for (size_t end = 0;; end++) {
+		if (end > 0 && end < len && dir[end] != '/')
+			continue;
+		memcpy(prefix, dir, end);
+		prefix[end] = '\0';
+		if (!known_fresh(rr, prefix)) {
+			if (end > 0) {
+				struct stat st;
+				int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, prefix);
+				if (n < 0 || (size_t)n >= sizeof shadow)
+					return -ENAMETOOLONG;
+				if (lstat(shadow, &st) < 0)
+					return -ENOENT;
+				if (!S_ISDIR(st.st_mode))
+					return -ENOTDIR;
+			}
+			int rc = ensure_listed(rr, prefix);
+			if (rc < 0)
+				return rc;
+		}
+		if (end >= len)
+			return 0;
+	}
+}
+
 int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, size_t cap)
 {
 	rd_route *rr = rd_route_of(r);
@@ -368,7 +410,7 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 		size_t plen = slash ? (size_t)(slash - rest) : 0;
 		memcpy(parent, rest, plen);
 		parent[plen] = '\0';
-		rc = ensure_listed(rr, parent);
+		rc = ensure_dir(rr, parent);
 		if (rc < 0)
 			return rc;
 	} else {
@@ -377,14 +419,14 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 	if (list_self) {
 		struct stat st;
 		if (!len || (lstat(out, &st) == 0 && S_ISDIR(st.st_mode)))
-			rc = ensure_listed(rr, rest);
+			rc = ensure_dir(rr, rest);
 	}
 	return rc;
 }
 
 rd_listed *rd_listed_find(rd_route *rr, const char *dir)
 {
-	rd_listed *l;
+	rd_listed *l = NULL;
 	HASH_FIND_STR(rr->listed, dir, l);
 	return l;
 }
@@ -401,9 +443,8 @@ int rd_listed_load_order(rd_route *rr, rd_listed *l)
 		return -errno;
 	char *rec = NULL;
 	size_t cap = 0;
-	ssize_t n;
 	size_t alloc = 0;
-	while ((n = getdelim(&rec, &cap, '\0', f)) > 0) {
+	while (getdelim(&rec, &cap, '\0', f) > 0) {
 		char *sp = strchr(rec, ' ');
 		if (!sp)
 			continue;

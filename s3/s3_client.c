@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "common/log.h"
 #include "s3/s3_request.h"
 
@@ -12,6 +14,7 @@ static CURLcode curl_init_rc;
 
 static void curl_init(void)
 {
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 

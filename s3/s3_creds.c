@@ -91,13 +91,14 @@ static void default_file(s3_creds *c, const cfg_store *store)
 {
 	const char *f = store->credentials_file ? store->credentials_file
 						: getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *home = getenv("HOME");
 	if (f && *f) {
 		c->file = strdup(f);
-	} else if (getenv("HOME")) {
-		size_t n = strlen(getenv("HOME")) + 32;
+	} else if (home) {
+		size_t n = strlen(home) + 32;
 		c->file = malloc(n);
 		if (c->file)
-			snprintf(c->file, n, "%s/.aws/credentials", getenv("HOME"));
+			snprintf(c->file, n, "%s/.aws/credentials", home);
 	}
 	const char *p = store->profile ? store->profile : getenv("AWS_PROFILE");
 	c->profile = strdup(p && *p ? p : "default");

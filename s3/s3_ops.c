@@ -134,7 +134,7 @@ int s3_delete(s3_client *c, const char *bucket, const char *key, s3_error *err)
 	if (rc < 0)
 		return rc;
 	s3_request r = { .method = "DELETE", .bucket = bucket, .key = key, .range_len = S3_TO_END };
-	s3_error local;
+	s3_error local = { 0 };
 	s3_error *e = err ? err : &local;
 	rc = run(c, &r, e);
 	/* S3 answers 204 for a missing key; some stores say 404 NoSuchKey. Both mean "gone",

@@ -302,7 +302,7 @@ static struct curl_slist *add_header(struct curl_slist *list, int *failed, const
 	char line[8192];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
+	int n = vsnprintf(line, sizeof line, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof line) {
 		*failed = 1;
@@ -559,7 +559,7 @@ static int classify(attempt *a, CURLcode cc, const char *curlerr, s3_error *e, i
 
 int s3_perform(s3_client *c, s3_request *req, s3_error *err)
 {
-	s3_error local;
+	s3_error local = { 0 };
 	s3_error *e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	const cfg_store *st = c->store;

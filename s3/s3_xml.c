@@ -241,8 +241,9 @@ int s3_xml_upload_id(const char *body, size_t len, char *upload_id)
 	int rc = -EIO;
 	if (root) {
 		char *id = text_of(child(root, "UploadId"));
-		if (id && *id && strlen(id) < S3_UPLOAD_ID_MAX) {
-			strcpy(upload_id, id);
+		size_t len = id ? strlen(id) : 0;
+		if (len > 0 && len < S3_UPLOAD_ID_MAX) {
+			memcpy(upload_id, id, len + 1);
 			rc = 0;
 		}
 		free(id);
