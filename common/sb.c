@@ -47,7 +47,7 @@ void sb_printf(sb *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (n < 0 || sb_reserve(s, (size_t)n) < 0) {
 		s->failed = 1;

@@ -370,8 +370,7 @@ static int ensure_dir(rd_route *rr, const char *dir)
 	for (size_t end = 0;; end++) {
 		if (end > 0 && end < len && dir[end] != '/')
 			continue;
-		memcpy(prefix, dir, end);
-		prefix[end] = '\0';
+		snprintf(prefix, sizeof prefix, "%.*s", (int)end, dir);
 		if (!known_fresh(rr, prefix)) {
 			if (end > 0) {
 				struct stat st;
@@ -407,9 +406,8 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 		memcpy(out + rr->tree_len + 1, rest, len + 1);
 		char parent[PATH_MAX];
 		const char *slash = strrchr(rest, '/');
-		size_t plen = slash ? (size_t)(slash - rest) : 0;
-		memcpy(parent, rest, plen);
-		parent[plen] = '\0';
+		int plen = slash ? (int)(slash - rest) : 0;
+		snprintf(parent, sizeof parent, "%.*s", plen, rest);
 		rc = ensure_dir(rr, parent);
 		if (rc < 0)
 			return rc;
