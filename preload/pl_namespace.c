@@ -76,6 +76,32 @@ PL_EXPORT int scandir64(const char *path, struct dirent64 ***list,
 		       (int (*)(const struct dirent **, const struct dirent **))cmp);
 }
 
+/* subprocess's cwd= runs chdir in a vfork child, in the parent's memory and with the parent's
+ * pooled connections unusable: no listing, no allocation, no shared state. The kernel cwd
+ * becomes the shadow directory (created with plain mkdir calls if the parent never listed
+ * it); the program exec'd there adopts the route path and lists it on first use. */
+static int chdir_in_vfork_child(const pl_target *t, char *shadow, size_t cap)
+{
+	const char *tree = rd_shadow_root(t->route);
+	int n = snprintf(shadow, cap, "%s%s%s", tree, *t->rest ? "/" : "", t->rest);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	if (PL_REAL(chdir)(shadow) == 0)
+		return 0;
+	for (char *p = shadow + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (PL_REAL(mkdir)(shadow, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	return PL_REAL(chdir)(shadow) < 0 ? -errno : 0;
+}
+
 /* The working directory may be inside a read route: the kernel's cwd is then the shadow
  * directory (so "." works natively) and the route path is what getcwd() reports and what
  * relative paths are resolved against. */
@@ -86,13 +112,18 @@ PL_EXPORT int chdir(const char *path)
 	pl_target t;
 	int r = pl_bypass() ? PL_PASS : pl_route(AT_FDCWD, path, &t);
 	if (r == PL_PASS || r == PL_PASS_ABS) {
-		int rc = PL_REAL(chdir)(path);
-		if (rc == 0 && !pl_bypass())
+		int rc = PL_REAL(chdir)(r == PL_PASS_ABS ? t.norm : path);
+		if (rc == 0 && !pl_bypass() && !pl_in_vfork_child())
 			pl_cwd_changed();
 		return rc;
 	}
 	if (r < 0)
 		return pl_ret(r, saved);
+	if (pl_in_vfork_child()) {
+		if (t.route->mode == CFG_WRITE)
+			return pl_ret(-ENOTSUP, saved);
+		return pl_ret(chdir_in_vfork_child(&t, shadow, sizeof shadow), saved);
+	}
 	int rc = routed_dir(path, shadow, sizeof shadow);
 	if (rc > 0)
 		rc = PL_REAL(chdir)(shadow) < 0 ? -errno : 0;
@@ -104,7 +135,7 @@ PL_EXPORT int chdir(const char *path)
 PL_EXPORT int fchdir(int fd)
 {
 	int rc = PL_REAL(fchdir)(fd);
-	if (rc < 0 || pl_bypass())
+	if (rc < 0 || pl_bypass() || pl_in_vfork_child())
 		return rc;
 	pl_fd *e = pl_fd_get(fd);
 	if (e && e->kind == PL_FD_DIR) {

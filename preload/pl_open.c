@@ -106,6 +106,9 @@ static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 		goto real;
 	if (r == PL_PASS_ABS)
 		return PL_REAL(openat)(AT_FDCWD, t.norm, flags, mode);
+	/* A vfork child (posix_spawn file actions) must not fetch or change the fd table. */
+	if (r > 0 && pl_in_vfork_child())
+		r = -ENOTSUP;
 	int fd = r < 0 ? r : pl_open_routed(&t, flags, NULL);
 	return pl_ret(fd, saved);
 real:

@@ -42,6 +42,11 @@ const char *pl_cwd(void)
 	return expected;
 }
 
+int pl_in_vfork_child(void)
+{
+	return getpid() != pl_owner_pid;
+}
+
 static atomic_int cwd_virtual;
 
 void pl_cwd_changed(void)

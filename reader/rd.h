@@ -42,6 +42,9 @@ int rd_init(const cfg *c, const rd_hooks *hooks);
  * -ENAMETOOLONG. */
 int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, size_t cap);
 
+/* The shadow tree's root directory of read route r (a constant string). */
+const char *rd_shadow_root(const cfg_route *r);
+
 /* The inverse of rd_shadow: when path (absolute) lies in a route's shadow tree, returns the
  * route and sets *rest to the route-relative part ("" for the root, pointing into path);
  * otherwise NULL. A program started with its working directory inside a route has the shadow

@@ -54,6 +54,11 @@ int rd_init(const cfg *c, const rd_hooks *hooks)
 	return 0;
 }
 
+const char *rd_shadow_root(const cfg_route *r)
+{
+	return rd_route_of(r)->tree;
+}
+
 const cfg_route *rd_route_of_shadow(const char *path, const char **rest)
 {
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++) {

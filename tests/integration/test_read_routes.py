@@ -1250,6 +1250,22 @@ def test_threads_pread_same_lazy_file(tree, route, scripts):
     assert json.loads(res.stdout) == expected
 
 
+def test_subprocess_cwd_leaves_parent_cwd_alone(tree, route):
+    """subprocess's cwd= runs chdir in a vfork child that shares the parent's memory: the
+    child must land in the route while the parent's own working directory stays put."""
+    script = textwrap.dedent(r"""
+        import os, subprocess, sys
+        os.chdir("/tmp")
+        for _ in range(3):
+            r = subprocess.run(["pwd"], cwd=os.path.join(sys.argv[1], "a"),
+                               capture_output=True, text=True)
+            print(r.stdout.strip() == os.path.join(sys.argv[1], "a"), os.getcwd())
+        r = subprocess.run(["cat", "a.txt"], cwd=sys.argv[1], capture_output=True)
+        print(r.returncode, len(r.stdout))
+    """)
+    same(tree.root, route, lambda root: [sys.executable, "-c", script, root])
+
+
 def test_cwd_inside_route(tree, route):
     """A working directory inside a route: relative paths in the process itself (os.chdir),
     and in programs started there (a shell's cd, subprocess's cwd=), see the same files as
