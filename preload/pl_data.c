@@ -22,16 +22,30 @@ static inline rd_file *filling(int fd)
 	return e->lazy;
 }
 
-/* Waits for [off, off+len) (off < 0: from the fd's position). Returns 0 or -1 with errno. */
-static int wait_range(rd_file *f, int fd, off_t off, size_t len)
+/* Waits for [*off, *off+len) (*off < 0: from the fd's position, stored back) and pins it.
+ * Returns 0 or -1 with errno. */
+static int wait_range(rd_file *f, int fd, off_t *off, size_t len)
 {
 	int saved = errno;
-	if (off < 0 && (off = lseek(fd, 0, SEEK_CUR)) < 0)
+	if (*off < 0 && (*off = lseek(fd, 0, SEEK_CUR)) < 0)
 		return -1;
 	pl_enter();
-	int rc = rd_wait(f, (uint64_t)off, len);
+	int rc = rd_wait(f, (uint64_t)*off, len);
 	pl_leave();
 	return pl_ret(rc, saved) < 0 ? -1 : 0;
+}
+
+/* Unpins what wait_range pinned, keeping the real call's result and errno. */
+static ssize_t done(rd_file *f, off_t off, size_t len, ssize_t result)
+{
+	if (!f)
+		return result;
+	int saved = errno;
+	pl_enter();
+	rd_done(f, (uint64_t)off, len);
+	pl_leave();
+	errno = saved;
+	return result;
 }
 
 static size_t iov_total(const struct iovec *iov, int cnt)
@@ -45,50 +59,57 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 PL_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	rd_file *f = filling(fd);
-	if (f && wait_range(f, fd, -1, n) < 0)
+	off_t off = -1;
+	if (f && wait_range(f, fd, &off, n) < 0)
 		return -1;
-	return PL_REAL(read)(fd, buf, n);
+	return done(f, off, n, PL_REAL(read)(fd, buf, n));
 }
 
 PL_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	rd_file *f = filling(fd);
-	if (f && off >= 0 && wait_range(f, fd, off, n) < 0)
+	rd_file *f = off >= 0 ? filling(fd) : NULL;
+	if (f && wait_range(f, fd, &off, n) < 0)
 		return -1;
-	return PL_REAL(pread)(fd, buf, n, off);
+	return done(f, off, n, PL_REAL(pread)(fd, buf, n, off));
 }
 PL_ALIAS(pread, pread64);
 
 PL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	rd_file *f = filling(fd);
-	if (f && cnt > 0 && wait_range(f, fd, -1, iov_total(iov, cnt)) < 0)
+	rd_file *f = cnt > 0 ? filling(fd) : NULL;
+	size_t n = f ? iov_total(iov, cnt) : 0;
+	off_t off = -1;
+	if (f && wait_range(f, fd, &off, n) < 0)
 		return -1;
-	return PL_REAL(readv)(fd, iov, cnt);
+	return done(f, off, n, PL_REAL(readv)(fd, iov, cnt));
 }
 
 PL_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	rd_file *f = filling(fd);
-	if (f && cnt > 0 && off >= 0 && wait_range(f, fd, off, iov_total(iov, cnt)) < 0)
+	rd_file *f = cnt > 0 && off >= 0 ? filling(fd) : NULL;
+	size_t n = f ? iov_total(iov, cnt) : 0;
+	if (f && wait_range(f, fd, &off, n) < 0)
 		return -1;
-	return PL_REAL(preadv)(fd, iov, cnt, off);
+	return done(f, off, n, PL_REAL(preadv)(fd, iov, cnt, off));
 }
 PL_ALIAS(preadv, preadv64);
 
 PL_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-	rd_file *f = filling(fd);
-	if (f && cnt > 0 && wait_range(f, fd, off, iov_total(iov, cnt)) < 0)
+	rd_file *f = cnt > 0 ? filling(fd) : NULL;
+	size_t n = f ? iov_total(iov, cnt) : 0;
+	off_t at = off; /* -1 means the current position, as for readv */
+	if (f && wait_range(f, fd, &at, n) < 0)
 		return -1;
-	return PL_REAL(preadv2)(fd, iov, cnt, off, fl);
+	return done(f, at, n, PL_REAL(preadv2)(fd, iov, cnt, off, fl));
 }
 PL_ALIAS(preadv2, preadv64v2);
 
+/* A mapping outlives any call we see, so its range stays pinned. */
 PL_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	rd_file *f = fd >= 0 ? filling(fd) : NULL;
-	if (f && off >= 0 && wait_range(f, fd, off, len) < 0)
+	rd_file *f = fd >= 0 && off >= 0 ? filling(fd) : NULL;
+	if (f && wait_range(f, fd, &off, len) < 0)
 		return MAP_FAILED;
 	return PL_REAL(mmap)(addr, len, prot, flags, fd, off);
 }
@@ -98,24 +119,27 @@ PL_EXPORT ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff, 
 				  unsigned fl)
 {
 	rd_file *f = filling(in);
-	if (f && wait_range(f, in, inoff ? *inoff : -1, n) < 0)
+	off_t off = inoff ? *inoff : -1;
+	if (f && wait_range(f, in, &off, n) < 0)
 		return -1;
-	return PL_REAL(copy_file_range)(in, inoff, out, outoff, n, fl);
+	return done(f, off, n, PL_REAL(copy_file_range)(in, inoff, out, outoff, n, fl));
 }
 
-PL_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+PL_EXPORT ssize_t sendfile(int out, int in, off_t *inoff, size_t n)
 {
 	rd_file *f = filling(in);
-	if (f && wait_range(f, in, off ? *off : -1, n) < 0)
+	off_t off = inoff ? *inoff : -1;
+	if (f && wait_range(f, in, &off, n) < 0)
 		return -1;
-	return PL_REAL(sendfile)(out, in, off, n);
+	return done(f, off, n, PL_REAL(sendfile)(out, in, inoff, n));
 }
 PL_ALIAS(sendfile, sendfile64);
 
 PL_EXPORT ssize_t splice(int in, off_t *inoff, int out, off_t *outoff, size_t n, unsigned fl)
 {
 	rd_file *f = filling(in);
-	if (f && wait_range(f, in, inoff ? *inoff : -1, n) < 0)
+	off_t off = inoff ? *inoff : -1;
+	if (f && wait_range(f, in, &off, n) < 0)
 		return -1;
-	return PL_REAL(splice)(in, inoff, out, outoff, n, fl);
+	return done(f, off, n, PL_REAL(splice)(in, inoff, out, outoff, n, fl));
 }

@@ -59,9 +59,14 @@ const cfg_route *rd_route_of_shadow(const char *path, const char **rest);
 int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int flags,
 	    rd_file **lazy);
 
-/* Blocks until bytes [off, off+len) of f are present (clipped to the object's size).
- * Returns 0 or -errno (-EIO when the store failed). Cheap once the file is complete. */
+/* Blocks until bytes [off, off+len) of f are present (clipped to the object's size), and
+ * keeps them present until rd_done(f, off, len). Returns 0 or -errno (-EIO when the store
+ * failed). Cheap once the file is complete. */
 int rd_wait(rd_file *f, uint64_t off, uint64_t len);
+
+/* Ends a data call that rd_wait() prepared: the bytes may be evicted again (only objects
+ * larger than the route's budget are ever evicted while open). Cheap for all others. */
+void rd_done(rd_file *f, uint64_t off, uint64_t len);
 
 /* True once every byte of f is present. */
 int rd_complete(const rd_file *f);

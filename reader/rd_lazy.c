@@ -6,10 +6,17 @@
  * claimer's pid, marked PRESENT when written, and every change bumps a sequence number that
  * waiters sleep on with a futex. A claim held by a pid that no longer exists is taken over,
  * so a killed worker cannot wedge the others. When every chunk is present the file is
- * renamed to its final name, which later opens use directly. */
+ * renamed to its final name, which later opens use directly.
+ *
+ * An object larger than the route's whole budget is read through a window instead: a
+ * private cache file (unlinked at once, so nothing is left behind), chunks fetched when
+ * needed plus a short readahead, and the least recently used chunks punched out of the file
+ * to stay within the budget. A data call pins the chunks it touches until rd_done(), so a
+ * chunk is never evicted under a read. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +35,10 @@
 #define CHUNK (8u << 20)
 #define MAP_MAGIC 0x52574d31u /* "RWM1" */
 #define PRESENT 0xffffffffu
+#define EVICTING 0xfffffffeu
 #define FILLERS_PER_FILE 4
+#define WINDOW_READAHEAD 2
+#define WINDOW_MIN_CHUNKS 4
 
 typedef struct rd_map {
 	uint32_t magic;
@@ -49,6 +59,13 @@ struct rd_file {
 	rd_map *map;
 	size_t maplen;
 	char final[PATH_MAX];
+	/* windowed mode only, under wlock */
+	int windowed;
+	pthread_mutex_t wlock;
+	uint32_t *pins;           /* data calls in progress on each chunk */
+	uint64_t *used;           /* when each chunk was last touched (a counter) */
+	uint64_t tick;
+	uint32_t resident, max_resident;
 };
 
 static size_t map_len(uint32_t nchunks)
@@ -77,8 +94,14 @@ static void file_unref(rd_file *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
-	if (f->map)
+	if (f->windowed) {
+		free(f->map);
+		free(f->pins);
+		free(f->used);
+		pthread_mutex_destroy(&f->wlock);
+	} else if (f->map) {
 		munmap(f->map, f->maplen);
+	}
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f);
@@ -119,9 +142,102 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 				 s3_error_str(&err, msg, sizeof msg));
 		}
 	}
+	if (rc == 0 && f->windowed) {
+		pthread_mutex_lock(&f->wlock);
+		f->resident++;
+		f->used[c] = ++f->tick;
+		pthread_mutex_unlock(&f->wlock);
+	}
 	atomic_store(&f->map->state[c], rc == 0 ? PRESENT : 0);
 	wake_all(f->map);
 	return rc;
+}
+
+/* Windowed mode: punches out least recently used, unpinned chunks beyond the budget. */
+static void evict_chunks(rd_file *f)
+{
+	for (;;) {
+		pthread_mutex_lock(&f->wlock);
+		long victim = -1;
+		if (f->resident > f->max_resident) {
+			for (uint32_t c = 0; c < f->map->nchunks; c++)
+				if (!f->pins[c] && atomic_load(&f->map->state[c]) == PRESENT &&
+				    (victim < 0 || f->used[c] < f->used[victim]))
+					victim = c;
+		}
+		if (victim >= 0) {
+			atomic_store(&f->map->state[victim], EVICTING);
+			f->resident--;
+		}
+		pthread_mutex_unlock(&f->wlock);
+		if (victim < 0)
+			return;
+		off_t off = (off_t)victim * CHUNK;
+		fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, CHUNK);
+		atomic_fetch_add(&rd.stats.evictions, 1);
+		atomic_store(&f->map->state[victim], 0);
+		wake_all(f->map);
+	}
+}
+
+/* Windowed mode: pins chunk c if it is present. Returns 1 when pinned. */
+static int pin_if_present(rd_file *f, uint32_t c)
+{
+	pthread_mutex_lock(&f->wlock);
+	int ok = atomic_load(&f->map->state[c]) == PRESENT;
+	if (ok) {
+		f->pins[c]++;
+		f->used[c] = ++f->tick;
+	}
+	pthread_mutex_unlock(&f->wlock);
+	return ok;
+}
+
+typedef struct window_ahead {
+	rd_file *f;
+	uint32_t first, count;
+} window_ahead;
+
+static void readahead_job(void *arg)
+{
+	window_ahead *ra = arg;
+	uint32_t me = (uint32_t)getpid();
+	for (uint32_t c = ra->first; c < ra->first + ra->count && c < ra->f->map->nchunks; c++) {
+		uint32_t s = 0;
+		if (atomic_compare_exchange_strong(&ra->f->map->state[c], &s, me))
+			fetch_chunk(ra->f, c);
+	}
+	evict_chunks(ra->f);
+	file_unref(ra->f);
+	free(ra);
+}
+
+static void start_readahead(rd_file *f, uint32_t after)
+{
+	if (after + 1 >= f->map->nchunks || atomic_load(&f->map->state[after + 1]) != 0)
+		return;
+	window_ahead *ra = malloc(sizeof *ra);
+	if (!ra)
+		return;
+	*ra = (window_ahead){ .f = f, .first = after + 1, .count = WINDOW_READAHEAD };
+	atomic_fetch_add(&f->refs, 1);
+	if (rd_pool_submit(readahead_job, ra) < 0) {
+		atomic_fetch_sub(&f->refs, 1);
+		free(ra);
+	}
+}
+
+void rd_done(rd_file *f, uint64_t off, uint64_t len)
+{
+	if (!f->windowed || len == 0 || off >= f->size)
+		return;
+	uint64_t end = len > f->size - off ? f->size : off + len;
+	pthread_mutex_lock(&f->wlock);
+	for (uint32_t c = (uint32_t)(off / CHUNK); c <= (uint32_t)((end - 1) / CHUNK); c++)
+		if (f->pins[c])
+			f->pins[c]--;
+	pthread_mutex_unlock(&f->wlock);
+	evict_chunks(f);
 }
 
 /* Claims a chunk nobody is fetching, taking over claims of dead processes. Returns the
@@ -188,8 +304,12 @@ int rd_wait(rd_file *f, uint64_t off, uint64_t len)
 		for (;;) {
 			uint32_t seen = atomic_load(&f->map->seq);
 			uint32_t s = atomic_load(&f->map->state[c]);
-			if (s == PRESENT)
+			if (s == PRESENT && (!f->windowed || pin_if_present(f, c)))
 				break;
+			if (s == PRESENT || s == EVICTING) {
+				wait_change(f->map, seen);
+				continue;
+			}
 			if (s == 0) {
 				/* Needed now and nobody is on it: fetch it on this thread. */
 				if (atomic_compare_exchange_strong(&f->map->state[c], &s, me)) {
@@ -206,8 +326,48 @@ int rd_wait(rd_file *f, uint64_t off, uint64_t len)
 			wait_change(f->map, seen);
 		}
 	}
+	if (f->windowed) {
+		start_readahead(f, (uint32_t)((end - 1) / CHUNK));
+		evict_chunks(f);
+		return 0;
+	}
 	finish(f);
 	return 0;
+}
+
+/* Sets f up for windowed reading: a private file nobody else can see, already unlinked. */
+static int windowed_open(rd_file *f, int keep)
+{
+	char tmp[PATH_MAX + 64];
+	snprintf(tmp, sizeof tmp, "%s/%s.w.%d.%ld", f->rr->tmp, strrchr(f->final, '/') + 1,
+		 (int)getpid(), (long)syscall(SYS_gettid));
+	f->fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (f->fd < 0)
+		return -errno;
+	unlink(tmp);
+	if (ftruncate(f->fd, (off_t)f->size) < 0)
+		return -errno;
+	uint32_t n = (uint32_t)((f->size + CHUNK - 1) / CHUNK);
+	f->windowed = 1;
+	pthread_mutex_init(&f->wlock, NULL);
+	f->maplen = map_len(n);
+	f->map = calloc(1, f->maplen);
+	f->pins = calloc(n, sizeof *f->pins);
+	f->used = calloc(n, sizeof *f->used);
+	if (!f->map || !f->pins || !f->used)
+		return -ENOMEM;
+	f->map->chunk = CHUNK;
+	f->map->size = f->size;
+	f->map->nchunks = n;
+	f->map->magic = MAP_MAGIC;
+	uint64_t budget_chunks = f->rr->cfg->cache_bytes / CHUNK;
+	f->max_resident = budget_chunks > WINDOW_MIN_CHUNKS ? (uint32_t)budget_chunks
+							   : WINDOW_MIN_CHUNKS;
+	/* The program reads through its own read-only description of the same file. */
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+	int fd = open(proc, O_RDONLY | keep);
+	return fd >= 0 ? fd : -errno;
 }
 
 /* Opens (creating if needed) the .part file and the chunk map. Caller holds the lock. */
@@ -262,6 +422,15 @@ int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags
 	int rc = rd_obj_path(rr, key, st, f->final, sizeof f->final);
 	if (rc < 0)
 		goto on_error;
+	if (f->size > rr->cfg->cache_bytes) {
+		int wfd = windowed_open(f, keep);
+		if (wfd < 0) {
+			rc = wfd;
+			goto on_error;
+		}
+		*out = f;
+		return wfd;
+	}
 	int fd = open(f->final, O_RDONLY | keep);
 	if (fd >= 0) { /* filled earlier: an ordinary complete file */
 		file_unref(f);

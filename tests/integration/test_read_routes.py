@@ -1423,6 +1423,42 @@ def test_small_budget_reads_correctly(tree, make_route):
     assert _obj_usage(route) <= 8 * MiB + max(tree.files.values()) + 64 * KiB
 
 
+def test_object_larger_than_budget_reads_through_a_window(tree, make_route):
+    """cache = 8MiB and a 40 MiB object read through fds (sequential os.read, random pread,
+    8 threads): every byte is right, chunks are evicted while the file is open, and nothing
+    of it stays in the cache dir (the windowed copy is private and unlinked)."""
+    route = make_route(cache="8MiB")
+    script = textwrap.dedent(r"""
+        import hashlib, os, random, sys, threading
+        path, want = sys.argv[1], open(sys.argv[2], "rb").read()
+        fd = os.open(path, os.O_RDONLY)
+        h = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        print("sequential", h.hexdigest() == hashlib.sha256(want).hexdigest())
+        rnd = random.Random(7)
+        bad = []
+        def reader(seed):
+            r = random.Random(seed)
+            for _ in range(40):
+                off, n = r.randrange(len(want)), r.randrange(1, 1 << 20)
+                if os.pread(fd, n, off) != want[off:off + n]:
+                    bad.append(off)
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("random", not bad)
+    """)
+    res = expect_ok(route.run([sys.executable, "-c", script, route.path(HUGE),
+                               str(tree.root / HUGE)]))
+    assert res.stdout.decode().split() == ["sequential", "True", "random", "True"]
+    [s] = res.summaries()
+    assert s["evictions"] > 0, res.describe()
+    assert _obj_usage(route) <= 64 * KiB
+
+
 def test_small_budget_cache_stays_near_budget(tree, make_route, scripts):
     """26 MiB of 1-3 MiB objects through an 8 MiB cache, by two processes one after the
     other: everything reads correctly, evictions happen, and once they exit obj/ holds at
