@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -18,9 +16,6 @@ rd_state rd;
 
 int rd_init(const cfg *c, const rd_hooks *hooks)
 {
-	/* Worker threads may still be hashing or signing when the program exits; libcrypto's
-	 * own atexit cleanup would pull its tables from under them. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	rd.cfg = c;
 	if (hooks)
 		rd.hooks = *hooks;
@@ -108,9 +103,12 @@ s3_client *rd_client(const cfg_store *st, int *err)
 	pthread_mutex_lock(&rd.lock);
 	s3_client *c = rd.clients[i];
 	*err = 0;
-	if (!c) {
+	const rd_store_api *store = c ? NULL : rd_store();
+	if (!c && !store) {
+		*err = -ENOSYS;
+	} else if (!c) {
 		s3_error e;
-		*err = s3_client_new(st, &c, &e);
+		*err = store->client_new(st, &c, &e);
 		if (*err < 0) {
 			log_error("store %s: %s", st->endpoint, e.message[0] ? e.message
 									 : strerror(-*err));
@@ -213,9 +211,10 @@ void rd_fork_child(void)
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_init(&rd.routes[i].lock, NULL);
 	pthread_mutex_init(&rd.lock, NULL);
-	for (size_t i = 0; rd.cfg && i < rd.cfg->nstores; i++)
+	const rd_store_api *store = rd_store_loaded();
+	for (size_t i = 0; store && rd.cfg && i < rd.cfg->nstores; i++)
 		if (rd.clients[i])
-			s3_client_after_fork(rd.clients[i]);
+			store->client_after_fork(rd.clients[i]);
 	/* Counters describe this process only. */
 	memset(&rd.stats, 0, sizeof rd.stats);
 }

@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 #include "reader/rd_priv.h"
-#include "s3/s3_sigv4.h"
+#include "common/sb.h"
+#include "common/sha256.h"
 
 int rd_mkdir_p(const char *path, mode_t mode)
 {
@@ -71,7 +72,7 @@ void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c
 	sb_putc(&s, '\0');
 	sb_puts(&s, c ? c : "");
 	char hex[65];
-	s3_sha256_hex(s.buf ? s.buf : "", s.len, hex);
+	sha256_hex(s.buf ? s.buf : "", s.len, hex);
 	sb_free(&s);
 	if (nhex > 64)
 		nhex = 64;

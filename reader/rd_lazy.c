@@ -129,17 +129,17 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 	uint64_t got = 0;
 	if (cl) {
 		s3_error err;
-		rc = s3_get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
+		rc = rd_store()->get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
 			       NULL, &err);
 		atomic_fetch_add(&rd.stats.gets, 1);
 		atomic_fetch_add(&rd.stats.bytes_store, got);
 		if (rc == 0 && got != len)
 			rc = -EIO; /* the object shrank since it was listed */
-		if (rc < 0) {
+		if (rc < 0 && rc != -ECANCELED) {
 			char msg[512];
 			log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket,
 				 f->key, (unsigned long long)off, (unsigned long long)(off + len - 1),
-				 s3_error_str(&err, msg, sizeof msg));
+				 rd_store()->error_str(&err, msg, sizeof msg));
 		}
 	}
 	if (rc == 0 && f->windowed) {

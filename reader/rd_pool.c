@@ -21,8 +21,8 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	job *head, *tail;
-	int started;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+	unsigned threads, idle, max;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0 };
 
 static void *worker(void *unused)
 {
@@ -31,8 +31,11 @@ static void *worker(void *unused)
 		rd.hooks.thread_start();
 	for (;;) {
 		pthread_mutex_lock(&pool.lock);
-		while (!pool.head)
+		while (!pool.head) {
+			pool.idle++;
 			pthread_cond_wait(&pool.ready, &pool.lock);
+			pool.idle--;
+		}
 		job *j = pool.head;
 		pool.head = j->next;
 		if (!pool.head)
@@ -44,15 +47,19 @@ static void *worker(void *unused)
 	return NULL;
 }
 
-/* As many threads as the most parallel read route asks for. Caller holds pool.lock. */
-static void start_threads(void)
+/* As many threads as the most parallel read route asks for. */
+static unsigned max_threads(void)
 {
 	unsigned n = 1;
 	for (size_t i = 0; i < rd.cfg->nroutes; i++)
 		if (rd.cfg->routes[i].mode == CFG_READ && rd.cfg->routes[i].prefetch_concurrency > n)
 			n = rd.cfg->routes[i].prefetch_concurrency;
-	if (n > POOL_MAX_THREADS)
-		n = POOL_MAX_THREADS;
+	return n > POOL_MAX_THREADS ? POOL_MAX_THREADS : n;
+}
+
+/* One more worker, with every signal blocked. Caller holds pool.lock. */
+static int add_thread(void)
+{
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -60,17 +67,13 @@ static void start_threads(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	unsigned made = 0;
-	for (unsigned i = 0; i < n; i++) {
-		pthread_t t;
-		if (pthread_create(&t, &attr, worker, NULL) == 0)
-			made++;
-	}
+	pthread_t t;
+	int rc = pthread_create(&t, &attr, worker, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (made < n)
-		log_warn("reader: started %u of %u worker threads", made, n);
-	pool.started = made > 0;
+	if (rc == 0)
+		pool.threads++;
+	return rc;
 }
 
 int rd_pool_submit(rd_job_fn fn, void *arg)
@@ -82,11 +85,13 @@ int rd_pool_submit(rd_job_fn fn, void *arg)
 	j->arg = arg;
 	j->next = NULL;
 	pthread_mutex_lock(&pool.lock);
-	if (!pool.started)
-		start_threads();
-	if (!pool.started) {
+	if (!pool.max)
+		pool.max = max_threads();
+	/* Grow only while work waits: a process that needs one fetch starts one thread. */
+	if (pool.idle == 0 && pool.threads < pool.max && add_thread() != 0 && pool.threads == 0) {
 		pthread_mutex_unlock(&pool.lock);
 		free(j);
+		log_warn("reader: cannot start a worker thread");
 		return -EAGAIN;
 	}
 	if (pool.tail)
@@ -119,7 +124,7 @@ void rd_pool_fork_child(void)
 		j = next;
 	}
 	pool.head = pool.tail = NULL;
-	pool.started = 0;
+	pool.threads = pool.idle = 0;
 	pthread_mutex_init(&pool.lock, NULL);
 	pthread_cond_init(&pool.ready, NULL);
 }

@@ -115,6 +115,17 @@ static int queue(rd_route *rr, const char *rest, const struct stat *st, uint64_t
 	return 0;
 }
 
+/* True when rest is already in the cache: a warm reader then starts no worker at all. */
+static int cached(rd_route *rr, const char *rest)
+{
+	char shadow[PATH_MAX], key[RT_KEY_MAX + 1], obj[PATH_MAX];
+	struct stat st;
+	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
+	return n > 0 && (size_t)n < sizeof shadow && lstat(shadow, &st) == 0 &&
+	       rd_key(rr, rest, key, sizeof key) == 0 &&
+	       rd_obj_path(rr, key, &st, obj, sizeof obj) == 0 && access(obj, F_OK) == 0;
+}
+
 static int by_name(const void *key, const void *elem)
 {
 	return strcmp(key, ((const rd_entry *)elem)->name);
@@ -166,7 +177,7 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 	for (int k = 0; k < nnext; k++) {
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof path, "%s%s%s", dir, dlen ? "/" : "", next[k]);
-		if (n > 0 && (size_t)n < sizeof path)
+		if (n > 0 && (size_t)n < sizeof path && !cached(rr, path))
 			queue(rr, path, NULL, sizes[k]);
 	}
 }
@@ -207,12 +218,12 @@ static void warm_all(void *arg)
 	warm_state w = { .rr = rr, .prefix_len = strlen(rr->cfg->prefix),
 			 .budget_left = rr->cfg->cache_bytes - rr->cfg->cache_bytes / 10 };
 	s3_error err;
-	rc = s3_list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
+	rc = rd_store()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
 	atomic_fetch_add(&rd.stats.lists, 1);
-	if (rc < 0) {
+	if (rc < 0 && rc != -ECANCELED) {
 		char msg[512];
 		log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
-			 s3_error_str(&err, msg, sizeof msg));
+			 rd_store()->error_str(&err, msg, sizeof msg));
 	}
 	log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
 }

@@ -11,6 +11,7 @@
  *   -EINVAL  other 4xx (bad request, entity too small, invalid part order, ...)
  *   -EEXIST  412 PreconditionFailed (conditional writes)
  *   -EIO     retries exhausted (connection errors, timeouts, 5xx, SlowDown), malformed XML
+ *   -ECANCELED  the process is exiting (see s3_shutdown in s3_request.h)
  *   -ENOMEM, and errno values from local I/O on the caller's fd (e.g. -ENOSPC)
  * Transient failures (connect errors, timeouts, 408/429/500/502/503/504, SlowDown) are retried
  * with exponential backoff and full jitter until the store's retry_time or max_attempts runs out.
@@ -24,6 +25,9 @@
 #include <time.h>
 
 #include "config/cfg.h"
+
+/* The client's functions are exported from librwsplit-s3.so (everything else is hidden). */
+#define S3_API __attribute__((visibility("default")))
 
 #define S3_KEY_MAX 1024
 #define S3_TO_END UINT64_MAX /* length meaning "through the end of the object" */
@@ -53,46 +57,46 @@ typedef struct s3_client_opts {
 /* Creates a client for store. Credentials are resolved now (env, file) and re-read from a
  * file source when it changes. Returns 0 and *out (free with s3_client_free), or -errno;
  * a store with no credentials at all is an error (-EACCES) with a message in err. */
-int s3_client_new(const cfg_store *store, s3_client **out, s3_error *err);
-void s3_client_free(s3_client *c);
+S3_API int s3_client_new(const cfg_store *store, s3_client **out, s3_error *err);
+S3_API void s3_client_free(s3_client *c);
 
 /* Call in a forked child before using c: drops (without closing the parent's sockets) the
  * pooled connections inherited from the parent. */
-void s3_client_after_fork(s3_client *c);
+S3_API void s3_client_after_fork(s3_client *c);
 
 /* Describes where the credentials came from ("env AWS_ACCESS_KEY_ID", "file PATH [profile]")
  * into buf; never the secret. */
-void s3_client_cred_source(s3_client *c, char *buf, size_t len);
+S3_API void s3_client_cred_source(s3_client *c, char *buf, size_t len);
 
-int s3_head_bucket(s3_client *c, const char *bucket, s3_error *err);
+S3_API int s3_head_bucket(s3_client *c, const char *bucket, s3_error *err);
 
-int s3_head_object(s3_client *c, const char *bucket, const char *key, s3_object_info *info,
+S3_API int s3_head_object(s3_client *c, const char *bucket, const char *key, s3_object_info *info,
 		   s3_error *err);
 
 /* Reads len bytes (S3_TO_END for all) from offset off of the object into buf (cap bytes).
  * *got receives the number of bytes stored; reading at or past the end gives 0 bytes and
  * success. info (optional) receives the object's size, mtime and etag. */
-int s3_get_buf(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
+S3_API int s3_get_buf(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
 	       void *buf, size_t cap, size_t *got, s3_object_info *info, s3_error *err);
 
 /* Like s3_get_buf but writes with pwrite() into fd starting at file offset fd_off, streaming
  * (no full copy in memory). A retried request resumes after the bytes already written. */
-int s3_get_fd(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
+S3_API int s3_get_fd(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
 	      int fd, off_t fd_off, uint64_t *got, s3_object_info *info, s3_error *err);
 
 /* PutObject of len bytes read with pread() from fd at offset off (streamed, retried from the
  * start). etag (optional, 80 bytes) receives the new object's ETag. */
-int s3_put_fd(s3_client *c, const char *bucket, const char *key, int fd, off_t off,
+S3_API int s3_put_fd(s3_client *c, const char *bucket, const char *key, int fd, off_t off,
 	      uint64_t len, char *etag, s3_error *err);
 
-int s3_put_buf(s3_client *c, const char *bucket, const char *key, const void *data,
+S3_API int s3_put_buf(s3_client *c, const char *bucket, const char *key, const void *data,
 	       size_t len, char *etag, s3_error *err);
 
 /* Deleting a key that does not exist succeeds (S3 semantics). */
-int s3_delete(s3_client *c, const char *bucket, const char *key, s3_error *err);
+S3_API int s3_delete(s3_client *c, const char *bucket, const char *key, s3_error *err);
 
 /* Server-side copy (objects up to 5 GiB). */
-int s3_copy(s3_client *c, const char *src_bucket, const char *src_key, const char *dst_bucket,
+S3_API int s3_copy(s3_client *c, const char *src_bucket, const char *src_key, const char *dst_bucket,
 	    const char *dst_key, char *etag, s3_error *err);
 
 /* One listing entry. Strings are valid only during the callback. */
@@ -109,7 +113,7 @@ typedef int (*s3_list_cb)(void *arg, const s3_list_entry *e);
 
 /* ListObjectsV2 of prefix with optional delimiter (NULL or ""), following continuation tokens
  * through all pages; max_keys 0 means all, otherwise stop after that many entries. */
-int s3_list(s3_client *c, const char *bucket, const char *prefix, const char *delimiter,
+S3_API int s3_list(s3_client *c, const char *bucket, const char *prefix, const char *delimiter,
 	    unsigned max_keys, s3_list_cb cb, void *arg, s3_error *err);
 
 /* Multipart upload. upload_id buffers are S3_UPLOAD_ID_MAX bytes. */
@@ -119,23 +123,23 @@ typedef struct s3_part {
 	char etag[80];
 } s3_part;
 
-int s3_mpu_create(s3_client *c, const char *bucket, const char *key, char *upload_id,
+S3_API int s3_mpu_create(s3_client *c, const char *bucket, const char *key, char *upload_id,
 		  s3_error *err);
-int s3_mpu_part_fd(s3_client *c, const char *bucket, const char *key, const char *upload_id,
+S3_API int s3_mpu_part_fd(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		   int number, int fd, off_t off, uint64_t len, s3_part *part, s3_error *err);
 /* parts must be in ascending part number order. */
-int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, const char *upload_id,
+S3_API int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		    const s3_part *parts, int nparts, char *etag, s3_error *err);
-int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
+S3_API int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		 s3_error *err);
 
 /* One line for a log: "NoSuchKey (404) ... request-id X" from err. */
-const char *s3_error_str(const s3_error *err, char *buf, size_t len);
+S3_API const char *s3_error_str(const s3_error *err, char *buf, size_t len);
 
 /* Counters, for the stats line and the CLI. */
 typedef struct s3_stats {
 	uint64_t requests, retries, bytes_in, bytes_out;
 } s3_stats;
-void s3_client_stats(s3_client *c, s3_stats *out);
+S3_API void s3_client_stats(s3_client *c, s3_stats *out);
 
 #endif

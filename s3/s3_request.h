@@ -77,6 +77,11 @@ int s3_perform(s3_client *c, s3_request *req, s3_error *err);
 /* Frees what the request owns (the memory sink). */
 void s3_request_free(s3_request *req);
 
+/* Process exit: the library's finalizer runs before libcrypto's (it depends on it), so it
+ * stops new requests, aborts transfers in progress and waits (briefly) for them to leave the
+ * client; worker threads must not be inside OpenSSL when it cleans up. */
+void s3_shutdown(void);
+
 /* errno for an S3 error code and HTTP status (code may be ""). */
 int s3_errno_for(int status, const char *code);
 

@@ -21,6 +21,10 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHUTDOWN_WAIT_MS 3000
+
+static atomic_int shutting_down;
+static atomic_int in_flight;
 
 /* State of one attempt, shared with the curl callbacks. */
 typedef struct attempt {
@@ -35,6 +39,7 @@ typedef struct attempt {
 	uint64_t moved;        /* bytes transferred so far, both ways */
 	uint64_t moved_at_ms;  /* when that number last changed */
 	int stalled;           /* aborted for making no progress */
+	int cancelled;         /* aborted because the process is exiting */
 } attempt;
 
 static CURL *pool_get(s3_client *c)
@@ -223,6 +228,10 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	attempt *a = arg;
 	(void)dltotal;
 	(void)ultotal;
+	if (atomic_load_explicit(&shutting_down, memory_order_relaxed)) {
+		a->cancelled = 1;
+		return 1;
+	}
 	uint64_t moved = (uint64_t)dlnow + (uint64_t)ulnow, now = now_ms();
 	if (moved != a->moved || !a->moved_at_ms) {
 		a->moved = moved;
@@ -512,6 +521,8 @@ static int classify(attempt *a, CURLcode cc, const char *curlerr, s3_error *e, i
 	if (a->local_err)
 		return -a->local_err;
 	if (cc != CURLE_OK) {
+		if (a->cancelled)
+			return -ECANCELED;
 		if (a->stalled) {
 			snprintf(e->code, sizeof e->code, "Timeout");
 			snprintf(e->message, sizeof e->message, "no data moved for %u ms",
@@ -557,7 +568,24 @@ static int classify(attempt *a, CURLcode cc, const char *curlerr, s3_error *e, i
 	return -s3_errno_for(a->status, e->code);
 }
 
+static int perform(s3_client *c, s3_request *req, s3_error *err);
+
 int s3_perform(s3_client *c, s3_request *req, s3_error *err)
+{
+	atomic_fetch_add(&in_flight, 1);
+	int rc = atomic_load(&shutting_down) ? -ECANCELED : perform(c, req, err);
+	atomic_fetch_sub(&in_flight, 1);
+	return rc;
+}
+
+void s3_shutdown(void)
+{
+	atomic_store(&shutting_down, 1);
+	for (int waited = 0; atomic_load(&in_flight) > 0 && waited < SHUTDOWN_WAIT_MS; waited += 5)
+		sleep_ms(5);
+}
+
+static int perform(s3_client *c, s3_request *req, s3_error *err)
 {
 	s3_error local = { 0 };
 	s3_error *e = err ? err : &local;
@@ -604,7 +632,7 @@ int s3_perform(s3_client *c, s3_request *req, s3_error *err)
 		log_debug("%s %s/%s -> %d (%s) %llums", req->method, req->bucket ? req->bucket : "",
 			  req->key ? req->key : "", a.status, rc ? e->code : "ok",
 			  (unsigned long long)(now_ms() - t0));
-		if (rc == 0 || !retry)
+		if (rc == 0 || !retry || atomic_load(&shutting_down))
 			return rc;
 		if ((uint32_t)n >= st->max_attempts)
 			break;
