@@ -19,37 +19,18 @@
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
 
-/* The shadow directory of a routed path, listed. Returns 1 (shadow filled), 0 when not
- * routed, or -errno. */
-static int routed_dir(const char *path, char *shadow, size_t cap)
-{
-	if (pl_bypass())
-		return 0;
-	pl_target t;
-	int r = pl_route(AT_FDCWD, path, &t);
-	if (r <= 0)
-		return r;
-	if (t.route->mode == CFG_WRITE)
-		return pl_write_route_unsupported(&t);
-	pl_enter();
-	int rc = rd_shadow(t.route, t.rest, 1, shadow, cap);
-	pl_leave();
-	return rc < 0 ? rc : 1;
-}
-
+/* opendir and scandir read the shadow directory of a routed path, listed first. */
 PL_EXPORT DIR *opendir(const char *path)
 {
-	char shadow[PATH_MAX];
 	int saved = errno;
-	int r = routed_dir(path, shadow, sizeof shadow);
-	if (r < 0) {
-		errno = -r;
+	pl_path p;
+	int rc = pl_resolve_path(AT_FDCWD, path, 1, &p);
+	if (rc < 0) {
+		errno = -rc;
 		return NULL;
 	}
-	if (r == 0)
-		return PL_REAL(opendir)(path);
-	DIR *d = PL_REAL(opendir)(shadow);
-	if (d)
+	DIR *d = PL_REAL(opendir)(p.path);
+	if (d && p.routed)
 		errno = saved;
 	return d;
 }
@@ -58,13 +39,13 @@ PL_EXPORT int scandir(const char *path, struct dirent ***list,
 		      int (*filter)(const struct dirent *),
 		      int (*cmp)(const struct dirent **, const struct dirent **))
 {
-	char shadow[PATH_MAX];
-	int r = routed_dir(path, shadow, sizeof shadow);
-	if (r < 0) {
-		errno = -r;
+	pl_path p;
+	int rc = pl_resolve_path(AT_FDCWD, path, 1, &p);
+	if (rc < 0) {
+		errno = -rc;
 		return -1;
 	}
-	return PL_REAL(scandir)(r ? shadow : path, list, filter, cmp);
+	return PL_REAL(scandir)(p.path, list, filter, cmp);
 }
 
 /* struct dirent64 is struct dirent on x86-64. */
@@ -124,9 +105,10 @@ PL_EXPORT int chdir(const char *path)
 			return pl_ret(-ENOTSUP, saved);
 		return pl_ret(chdir_in_vfork_child(&t, shadow, sizeof shadow), saved);
 	}
-	int rc = routed_dir(path, shadow, sizeof shadow);
-	if (rc > 0)
-		rc = PL_REAL(chdir)(shadow) < 0 ? -errno : 0;
+	pl_path p;
+	int rc = pl_resolve_path(AT_FDCWD, path, 1, &p);
+	if (rc == 0)
+		rc = PL_REAL(chdir)(p.path) < 0 ? -errno : 0;
 	if (rc == 0)
 		pl_cwd_set_virtual(t.norm);
 	return pl_ret(rc, saved);

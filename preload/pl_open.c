@@ -83,17 +83,6 @@ out:
 	return rc;
 }
 
-int pl_write_route_unsupported(const pl_target *t)
-{
-	static int warned;
-	if (!warned) {
-		warned = 1;
-		log_error("write route %s: writing through rwsplit is not implemented yet; "
-			  "refusing %s rather than writing to local disk", t->route->local, t->norm);
-	}
-	return -ENOTSUP;
-}
-
 /* The one open handler behind every open entry point. */
 static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 {

@@ -18,8 +18,4 @@ int pl_open_routed(const pl_target *t, int flags, rd_file **lazy);
 int pl_shadow_lstat(const pl_target *t, int list_self, char *shadow, size_t cap,
 		    struct stat *st);
 
-/* Write routes arrive with the uploader; until then their paths fail with -ENOTSUP (and one
- * error line) instead of silently landing on local disk. */
-int pl_write_route_unsupported(const pl_target *t);
-
 #endif

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "preload/pl_fdtab.h"
 #include "preload/pl_state.h"
+#include "reader/rd.h"
 
 int pl_route(int dirfd, const char *path, pl_target *t)
 {
@@ -43,4 +45,45 @@ int pl_route(int dirfd, const char *path, pl_target *t)
 	if (cwd == base || (path[0] == '/' && rt_match(pl_routes, path, NULL)))
 		return PL_PASS_ABS;
 	return PL_PASS;
+}
+
+int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
+{
+	p->dirfd = dirfd;
+	p->path = path;
+	p->routed = 0;
+	if (pl_bypass())
+		return 0;
+	int r = pl_route(dirfd, path, &p->t);
+	if (r == PL_PASS)
+		return 0;
+	if (r == PL_PASS_ABS) {
+		p->dirfd = AT_FDCWD;
+		p->path = p->t.norm;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (p->t.route->mode == CFG_WRITE)
+		return pl_write_route_unsupported(&p->t);
+	pl_enter();
+	int rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);
+	pl_leave();
+	if (rc < 0)
+		return rc;
+	p->dirfd = AT_FDCWD;
+	p->path = p->shadow;
+	p->routed = 1;
+	return 0;
+}
+
+int pl_write_route_unsupported(const pl_target *t)
+{
+	static int warned;
+	if (!warned) {
+		warned = 1;
+		log_error("write route %s: writing through rwsplit is not implemented yet; "
+			  "refusing %s rather than writing to local disk", t->route->local, t->norm);
+	}
+	return -ENOTSUP;
 }

@@ -25,4 +25,24 @@ enum {
  * routed directory fd. Call only when !pl_bypass(). */
 int pl_route(int dirfd, const char *path, pl_target *t);
 
+/* What a path-taking shim hands to libc. */
+typedef struct pl_path {
+	int dirfd;
+	const char *path;        /* the caller's, t.norm, or shadow */
+	int routed;              /* path is the shadow entry of a read route */
+	pl_target t;
+	char shadow[PATH_MAX];
+} pl_path;
+
+/* For the shims answered by the shadow tree (stat, statx, access, readlink, xattrs,
+ * opendir, scandir): resolves (dirfd, path) into p. Not routed: the caller's arguments (or
+ * the absolute form, relative to a routed directory). Routed to a read route: the shadow
+ * entry, its directory listed first (and itself, with list_self). Returns 0, or -errno (a
+ * listing failed, an ancestor is missing or a file, a write route). Safe when pl_bypass(). */
+int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p);
+
+/* Write routes arrive with the uploader; until then their paths fail with -ENOTSUP (and one
+ * error line) instead of silently landing on local disk. */
+int pl_write_route_unsupported(const pl_target *t);
+
 #endif

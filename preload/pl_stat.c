@@ -64,32 +64,20 @@ static int fstat_fd(int fd, struct stat *st)
 
 static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 {
-	if (pl_bypass())
-		goto real;
-	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path))
+	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path) && !pl_bypass())
 		return fstat_fd(dirfd, st);
-	pl_target t;
 	int saved = errno;
-	int r = pl_route(dirfd, path, &t);
-	if (r == PL_PASS)
-		goto real;
-	if (r == PL_PASS_ABS)
-		return PL_REAL(fstatat)(AT_FDCWD, t.norm, st, flags);
-	if (r < 0)
-		return pl_ret(r, saved);
-	if (t.route->mode == CFG_WRITE)
-		return pl_ret(pl_write_route_unsupported(&t), saved);
-	char shadow[PATH_MAX];
-	pl_enter();
-	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
-	if (rc == 0 && PL_REAL(fstatat)(AT_FDCWD, shadow, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	pl_leave();
-	if (rc == 0)
-		present(st);
-	return pl_ret(rc, saved);
-real:
-	return PL_REAL(fstatat)(dirfd, path, st, flags);
+	pl_path p;
+	int rc = pl_resolve_path(dirfd, path, 0, &p);
+	if (rc < 0)
+		return pl_ret(rc, saved);
+	if (!p.routed)
+		return PL_REAL(fstatat)(p.dirfd, p.path, st, flags);
+	if (PL_REAL(fstatat)(AT_FDCWD, p.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	present(st);
+	errno = saved;
+	return 0;
 }
 
 PL_EXPORT int stat(const char *path, struct stat *st)
@@ -225,66 +213,40 @@ static void present_statx(struct statx *sx, const pl_fd *e)
 
 PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *sx)
 {
-	if (pl_bypass())
-		goto real;
-	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path)) {
+	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path) && !pl_bypass()) {
 		pl_fd *e = pl_fd_get(dirfd);
 		int r = PL_REAL(statx)(dirfd, path, flags, mask, sx);
 		if (e && r == 0 && sx->stx_ino == e->real_ino)
 			present_statx(sx, e);
 		return r;
 	}
-	pl_target t;
 	int saved = errno;
-	int r = pl_route(dirfd, path, &t);
-	if (r == PL_PASS)
-		goto real;
-	if (r == PL_PASS_ABS)
-		return PL_REAL(statx)(AT_FDCWD, t.norm, flags, mask, sx);
-	if (r < 0)
-		return pl_ret(r, saved);
-	if (t.route->mode == CFG_WRITE)
-		return pl_ret(pl_write_route_unsupported(&t), saved);
-	char shadow[PATH_MAX];
-	pl_enter();
-	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
-	if (rc == 0 && PL_REAL(statx)(AT_FDCWD, shadow, flags & ~AT_EMPTY_PATH, mask, sx) < 0)
-		rc = -errno;
-	pl_leave();
-	if (rc == 0)
-		present_statx(sx, NULL);
-	return pl_ret(rc, saved);
-real:
-	return PL_REAL(statx)(dirfd, path, flags, mask, sx);
+	pl_path p;
+	int rc = pl_resolve_path(dirfd, path, 0, &p);
+	if (rc < 0)
+		return pl_ret(rc, saved);
+	if (!p.routed)
+		return PL_REAL(statx)(p.dirfd, p.path, flags, mask, sx);
+	if (PL_REAL(statx)(AT_FDCWD, p.path, flags & ~AT_EMPTY_PATH, mask, sx) < 0)
+		return -1;
+	present_statx(sx, NULL);
+	errno = saved;
+	return 0;
 }
 
 static int access_at(int dirfd, const char *path, int mode, int flags)
 {
-	if (pl_bypass())
-		goto real;
-	pl_target t;
 	int saved = errno;
-	int r = pl_route(dirfd, path, &t);
-	if (r == PL_PASS)
-		goto real;
-	if (r == PL_PASS_ABS)
-		return PL_REAL(faccessat)(AT_FDCWD, t.norm, mode, flags);
-	if (r < 0)
-		return pl_ret(r, saved);
-	if (t.route->mode == CFG_WRITE)
-		return pl_ret(pl_write_route_unsupported(&t), saved);
-	char shadow[PATH_MAX];
-	pl_enter();
-	int rc = rd_shadow(t.route, t.rest, 0, shadow, sizeof shadow);
+	pl_path p;
+	int rc = pl_resolve_path(dirfd, path, 0, &p);
+	if (rc < 0)
+		return pl_ret(rc, saved);
+	if (!p.routed)
+		return PL_REAL(faccessat)(p.dirfd, p.path, mode, flags);
 	/* The shadow is writable by its owner; the route is not. */
-	if (rc == 0 && PL_REAL(faccessat)(AT_FDCWD, shadow, mode & ~W_OK, flags) < 0)
-		rc = -errno;
-	pl_leave();
-	if (rc == 0 && (mode & W_OK))
-		rc = -EROFS;
-	return pl_ret(rc, saved);
-real:
-	return PL_REAL(faccessat)(dirfd, path, mode, flags);
+	if (PL_REAL(faccessat)(AT_FDCWD, p.path, mode & ~W_OK, flags) < 0)
+		return -1;
+	return pl_ret(mode & W_OK ? -EROFS : 0, saved);
 }
 
 PL_EXPORT int access(const char *path, int mode)
@@ -309,65 +271,32 @@ PL_ALIAS(euidaccess, eaccess);
 
 PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 {
-	if (pl_bypass())
-		goto real;
-	pl_target t;
 	int saved = errno;
-	int r = pl_route(AT_FDCWD, path, &t);
-	if (r == PL_PASS)
-		goto real;
-	if (r < 0)
-		return pl_ret(r, saved);
-	/* Objects are never symbolic links: the answer is EINVAL for an entry, else ENOENT. */
-	char shadow[PATH_MAX];
-	struct stat st;
-	pl_enter();
-	int rc = t.route->mode == CFG_WRITE ? pl_write_route_unsupported(&t)
-					    : pl_shadow_lstat(&t, 0, shadow, sizeof shadow, &st);
-	pl_leave();
-	return pl_ret(rc < 0 ? rc : -EINVAL, saved);
-real:
-	return PL_REAL(readlink)(path, buf, len);
+	pl_path p;
+	int rc = pl_resolve_path(AT_FDCWD, path, 0, &p);
+	if (rc < 0)
+		return pl_ret(rc, saved);
+	/* Objects are never symbolic links: the shadow gives EINVAL, or ENOENT. */
+	return PL_REAL(readlink)(p.path, buf, len);
 }
 
 /* Extended attributes of a routed path are those of its shadow entry (none, on tmpfs): ls -l
  * asks for ACLs and must not be told the file does not exist. */
-static int xattr_target(const char *path, char *shadow, size_t cap)
-{
-	if (pl_bypass())
-		return 0;
-	pl_target t;
-	int r = pl_route(AT_FDCWD, path, &t);
-	if (r == PL_PASS_ABS) {
-		snprintf(shadow, cap, "%s", t.norm);
-		return 1;
-	}
-	if (r <= 0)
-		return r;
-	if (t.route->mode == CFG_WRITE)
-		return pl_write_route_unsupported(&t);
-	pl_enter();
-	int rc = rd_shadow(t.route, t.rest, 0, shadow, cap);
-	pl_leave();
-	return rc < 0 ? rc : 1;
-}
-
-#define XATTR_SHIM(ret, name, params, args_shadow, args) \
+#define XATTR_SHIM(ret, name, params, args) \
 	PL_EXPORT ret name params \
 	{ \
-		char shadow[PATH_MAX]; \
 		int saved = errno; \
-		int r = xattr_target(path, shadow, sizeof shadow); \
-		if (r < 0) \
-			return pl_ret(r, saved); \
-		return r ? PL_REAL(name) args_shadow : PL_REAL(name) args; \
+		pl_path p; \
+		int rc = pl_resolve_path(AT_FDCWD, path, 0, &p); \
+		if (rc < 0) \
+			return pl_ret(rc, saved); \
+		path = p.path; \
+		return PL_REAL(name) args; \
 	}
 
 XATTR_SHIM(ssize_t, getxattr, (const char *path, const char *name, void *val, size_t len),
-	   (shadow, name, val, len), (path, name, val, len))
+	   (path, name, val, len))
 XATTR_SHIM(ssize_t, lgetxattr, (const char *path, const char *name, void *val, size_t len),
-	   (shadow, name, val, len), (path, name, val, len))
-XATTR_SHIM(ssize_t, listxattr, (const char *path, char *list, size_t len),
-	   (shadow, list, len), (path, list, len))
-XATTR_SHIM(ssize_t, llistxattr, (const char *path, char *list, size_t len),
-	   (shadow, list, len), (path, list, len))
+	   (path, name, val, len))
+XATTR_SHIM(ssize_t, listxattr, (const char *path, char *list, size_t len), (path, list, len))
+XATTR_SHIM(ssize_t, llistxattr, (const char *path, char *list, size_t len), (path, list, len))

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,11 +94,9 @@ int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int ofl
 	if (fd >= 0)
 		return fd;
 	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
-	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	int lfd = rd_lock(lockpath);
 	if (lfd < 0)
-		return -errno;
-	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
-		;
+		return lfd;
 	uint64_t got = 0;
 	fd = open_published(path, oflags);
 	if (fd < 0) {

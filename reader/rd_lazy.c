@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -442,13 +441,11 @@ int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags
 	snprintf(part, sizeof part, "%s.part", f->final);
 	snprintf(mappath, sizeof mappath, "%s.map", f->final);
 	snprintf(lockpath, sizeof lockpath, "%s.lock", f->final);
-	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	int lfd = rd_lock(lockpath);
 	if (lfd < 0) {
-		rc = -errno;
+		rc = lfd;
 		goto on_error;
 	}
-	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
-		;
 	fd = open(f->final, O_RDONLY | keep);
 	if (fd < 0) {
 		rc = attach(f, part, mappath);

@@ -80,6 +80,9 @@ int rd_mkdir_p(const char *path, mode_t mode);
 int rd_rm_rf(const char *path);
 /* Removes name (a file or a whole directory tree) relative to directory fd parent. */
 int rd_rm_rf_at(int parent, const char *name);
+/* Opens (creating) the lock file at path and takes an exclusive flock on it, waiting for any
+ * other process or thread. Returns the fd (close it to unlock) or -errno. */
+int rd_lock(const char *path);
 /* Lowercase hex SHA-256 prefix (nhex digits) of the given NUL-separated parts. */
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c);
 

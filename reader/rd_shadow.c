@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,11 +334,9 @@ static int ensure_listed(rd_route *rr, const char *dir)
 		return 0;
 	}
 	snprintf(lockpath, sizeof lockpath, "%s.lock", stamp);
-	int lfd = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	int lfd = rd_lock(lockpath);
 	if (lfd < 0)
-		return -errno;
-	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
-		;
+		return lfd;
 	int rc = 0;
 	if (!stamp_fresh(stamp, ttl)) {
 		rc = list_now(rr, dir);

@@ -316,6 +316,31 @@ static void finish_signature(const s3_sign_req *req, s3_sign_out *out)
 	to_hex(sig, sizeof sig, out->signature);
 }
 
+/* METHOD, URI, query (req's parameters plus extra), headers, signed names, payload hash:
+ * the canonical request, with the URI and query also kept in out for the wire. */
+static int canonical_request(const s3_sign_req *req, const header_set *hs, const s3_kv *extra,
+			     size_t nextra, s3_sign_out *out)
+{
+	sb *cr = &out->canonical_request;
+	sb_puts(cr, req->method);
+	sb_putc(cr, '\n');
+	canonical_uri(&out->canonical_uri, req);
+	sb_puts(cr, sb_str(&out->canonical_uri));
+	sb_putc(cr, '\n');
+	int rc = canonical_query(&out->query, req->query, req->nquery, extra, nextra);
+	if (rc < 0)
+		return rc;
+	sb_puts(cr, sb_str(&out->query));
+	sb_putc(cr, '\n');
+	for (size_t i = 0; i < hs->n; i++)
+		sb_printf(cr, "%s:%s\n", hs->items[i].name, sb_str(&hs->items[i].value));
+	sb_putc(cr, '\n');
+	signed_header_names(cr, hs);
+	sb_putc(cr, '\n');
+	sb_puts(cr, req->payload_hash);
+	return 0;
+}
+
 static int has_token(const s3_sign_req *req)
 {
 	return req->session_token && *req->session_token && !req->omit_session_token;
@@ -343,24 +368,9 @@ int s3_sign_headers(const s3_sign_req *req, s3_sign_out *out)
 	if (rc < 0)
 		goto out;
 
-	sb *cr = &out->canonical_request;
-	sb_puts(cr, req->method);
-	sb_putc(cr, '\n');
-	canonical_uri(&out->canonical_uri, req);
-	sb_puts(cr, sb_str(&out->canonical_uri));
-	sb_putc(cr, '\n');
-	rc = canonical_query(&out->query, req->query, req->nquery, NULL, 0);
+	rc = canonical_request(req, &hs, NULL, 0, out);
 	if (rc < 0)
 		goto out;
-	sb_puts(cr, sb_str(&out->query));
-	sb_putc(cr, '\n');
-	for (size_t i = 0; i < hs.n; i++)
-		sb_printf(cr, "%s:%s\n", hs.items[i].name, sb_str(&hs.items[i].value));
-	sb_putc(cr, '\n');
-	signed_header_names(cr, &hs);
-	sb_putc(cr, '\n');
-	sb_puts(cr, req->payload_hash);
-
 	finish_signature(req, out);
 
 	sb *auth = &out->authorization;
@@ -402,26 +412,11 @@ int s3_sign_query(const s3_sign_req *req, s3_sign_out *out)
 	};
 	size_t nextra = has_token(req) ? 6 : 5;
 
-	sb *cr = &out->canonical_request;
-	sb_puts(cr, req->method);
-	sb_putc(cr, '\n');
-	canonical_uri(&out->canonical_uri, req);
-	sb_puts(cr, sb_str(&out->canonical_uri));
-	sb_putc(cr, '\n');
-	rc = canonical_query(&out->query, req->query, req->nquery, extra, nextra);
+	rc = canonical_request(req, &hs, extra, nextra, out);
 	sb_free(&cred);
 	sb_free(&names);
 	if (rc < 0)
 		goto out;
-	sb_puts(cr, sb_str(&out->query));
-	sb_putc(cr, '\n');
-	for (size_t i = 0; i < hs.n; i++)
-		sb_printf(cr, "%s:%s\n", hs.items[i].name, sb_str(&hs.items[i].value));
-	sb_putc(cr, '\n');
-	signed_header_names(cr, &hs);
-	sb_putc(cr, '\n');
-	sb_puts(cr, req->payload_hash);
-
 	finish_signature(req, out);
 	sb_printf(&out->query, "&X-Amz-Signature=%s", out->signature);
 	if (req->omit_session_token && req->session_token && *req->session_token) {
