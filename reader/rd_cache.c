@@ -15,13 +15,16 @@
 #include "common/log.h"
 #include "reader/rd_priv.h"
 
-int rd_obj_path(const rd_route *rr, const char *key, const struct stat *st, char *out,
-		size_t cap)
+int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		char *out, size_t cap)
 {
-	char size[24], mtime[48], name[41];
-	snprintf(size, sizeof size, "%lld", (long long)st->st_size);
-	snprintf(mtime, sizeof mtime, "%lld", (long long)st->st_mtim.tv_sec);
-	rd_hash(name, 40, key, size, mtime);
+	char version[160], name[41];
+	if (etag && *etag)
+		snprintf(version, sizeof version, "%s %lld", etag, (long long)st->st_size);
+	else
+		snprintf(version, sizeof version, "- %lld %lld", (long long)st->st_size,
+			 (long long)st->st_mtim.tv_sec);
+	rd_hash(name, 40, key, version, NULL);
 	int n = snprintf(out, cap, "%s/%s", rr->obj, name);
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
@@ -82,12 +85,12 @@ static int open_published(const char *path, int oflags)
 	return fd >= 0 ? fd : -errno;
 }
 
-int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int oflags,
-		   int *fetched)
+int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		   int oflags, int *fetched)
 {
 	*fetched = 0;
 	char path[PATH_MAX], lockpath[PATH_MAX + 8];
-	int rc = rd_obj_path(rr, key, st, path, sizeof path);
+	int rc = rd_obj_path(rr, key, etag, st, path, sizeof path);
 	if (rc < 0)
 		return rc;
 	int fd = open_published(path, oflags);

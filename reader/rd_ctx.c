@@ -137,11 +137,14 @@ int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int fla
 	if (rc < 0)
 		return rc;
 	atomic_fetch_add(&rd.stats.opens, 1);
+	char etag[80];
+	rd_etag_of(rr, rest, etag);
 	if ((uint64_t)st->st_size > r->whole_max)
-		return rd_lazy_open(rr, key, st, flags, lazy);
+		return rd_lazy_open(rr, key, etag, st, flags, lazy);
 
 	int fetched = 0;
-	int fd = rd_fetch_whole(rr, key, st, flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY), &fetched);
+	int fd = rd_fetch_whole(rr, key, etag, st, flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY),
+				&fetched);
 	if (fd < 0)
 		return fd;
 	if (!fetched) {

@@ -405,8 +405,8 @@ static int attach(rd_file *f, const char *part, const char *mappath)
 	return 0;
 }
 
-int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags,
-		 rd_file **out)
+int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		 int flags, rd_file **out)
 {
 	*out = NULL;
 	int keep = flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -418,7 +418,7 @@ int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags
 	f->rr = rr;
 	f->size = (uint64_t)st->st_size;
 	snprintf(f->key, sizeof f->key, "%s", key);
-	int rc = rd_obj_path(rr, key, st, f->final, sizeof f->final);
+	int rc = rd_obj_path(rr, key, etag, st, f->final, sizeof f->final);
 	if (rc < 0)
 		goto on_error;
 	if (f->size > rr->cfg->cache_bytes) {

@@ -22,6 +22,7 @@ typedef struct prefetch_job {
 	char *rest;              /* for `listing`: the shadow entry gives size and mtime */
 	struct stat st;          /* for `all`: from the listing */
 	int have_st;
+	char etag[80];
 	uint64_t bytes;
 } prefetch_job;
 
@@ -80,7 +81,7 @@ static void prefetch_run(void *arg)
 		     S_ISREG(j->st.st_mode);
 	}
 	int fetched = 0;
-	if (ok && rd_fetch_whole(j->rr, key, &j->st, -1, &fetched) == 0 && fetched) {
+	if (ok && rd_fetch_whole(j->rr, key, j->etag, &j->st, -1, &fetched) == 0 && fetched) {
 		atomic_fetch_add(&rd.stats.prefetched, 1);
 		remember_prefetched(key);
 	}
@@ -90,7 +91,8 @@ static void prefetch_run(void *arg)
 }
 
 /* Queues one prefetch unless the global in-flight bound is reached. Returns 0 if queued. */
-static int queue(rd_route *rr, const char *rest, const struct stat *st, uint64_t bytes)
+static int queue(rd_route *rr, const char *rest, const char *etag, const struct stat *st,
+		 uint64_t bytes)
 {
 	if (atomic_load(&inflight_bytes) + bytes > INFLIGHT_BYTES_MAX)
 		return -EBUSY;
@@ -101,6 +103,7 @@ static int queue(rd_route *rr, const char *rest, const struct stat *st, uint64_t
 	}
 	j->rr = rr;
 	j->bytes = bytes;
+	snprintf(j->etag, sizeof j->etag, "%s", etag ? etag : "");
 	if (st) {
 		j->st = *st;
 		j->have_st = 1;
@@ -116,19 +119,14 @@ static int queue(rd_route *rr, const char *rest, const struct stat *st, uint64_t
 }
 
 /* True when rest is already in the cache: a warm reader then starts no worker at all. */
-static int cached(rd_route *rr, const char *rest)
+static int cached(rd_route *rr, const char *rest, const char *etag)
 {
 	char shadow[PATH_MAX], key[RT_KEY_MAX + 1], obj[PATH_MAX];
 	struct stat st;
 	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
 	return n > 0 && (size_t)n < sizeof shadow && lstat(shadow, &st) == 0 &&
 	       rd_key(rr, rest, key, sizeof key) == 0 &&
-	       rd_obj_path(rr, key, &st, obj, sizeof obj) == 0 && access(obj, F_OK) == 0;
-}
-
-static int by_name(const void *key, const void *elem)
-{
-	return strcmp(key, ((const rd_entry *)elem)->name);
+	       rd_obj_path(rr, key, etag, &st, obj, sizeof obj) == 0 && access(obj, F_OK) == 0;
 }
 
 void rd_prefetch_after_open(rd_route *rr, const char *rest)
@@ -140,6 +138,7 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 	memcpy(dir, rest, dlen);
 	dir[dlen] = '\0';
 	char next[32][NAME_MAX + 1];
+	char etags[32][80];
 	uint64_t sizes[32];
 	int nnext = 0;
 
@@ -149,8 +148,7 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 		pthread_mutex_unlock(&rr->lock);
 		return;
 	}
-	/* S3 lists keys in byte order, which is strcmp order of the names. */
-	rd_entry *e = bsearch(name, l->files, l->nfiles, sizeof *l->files, by_name);
+	rd_entry *e = rd_listed_entry(l, name);
 	if (!e) {
 		pthread_mutex_unlock(&rr->lock);
 		return;
@@ -170,6 +168,7 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 			continue;
 		l->queued[j] = 1;
 		snprintf(next[nnext], sizeof next[nnext], "%s", l->files[j].name);
+		memcpy(etags[nnext], l->files[j].etag, sizeof etags[nnext]);
 		sizes[nnext++] = l->files[j].size;
 	}
 	pthread_mutex_unlock(&rr->lock);
@@ -177,8 +176,8 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 	for (int k = 0; k < nnext; k++) {
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof path, "%s%s%s", dir, dlen ? "/" : "", next[k]);
-		if (n > 0 && (size_t)n < sizeof path && !cached(rr, path))
-			queue(rr, path, NULL, sizes[k]);
+		if (n > 0 && (size_t)n < sizeof path && !cached(rr, path, etags[k]))
+			queue(rr, path, etags[k], NULL, sizes[k]);
 	}
 }
 
@@ -198,7 +197,8 @@ static int warm_entry(void *arg, const s3_list_entry *e)
 		return 1; /* the budget is full: stop listing */
 	struct stat st = { .st_size = (off_t)e->size, .st_mtim = { .tv_sec = e->mtime } };
 	/* Waits for room rather than dropping: warming is the point of `all`. */
-	for (int tries = 0; queue(w->rr, e->key + w->prefix_len, &st, e->size) == -EBUSY; tries++) {
+	for (int tries = 0; queue(w->rr, e->key + w->prefix_len, e->etag, &st, e->size) == -EBUSY;
+	     tries++) {
 		if (tries > 600) /* a minute without progress: stop warming */
 			return 1;
 		usleep(100 * 1000);

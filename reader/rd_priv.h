@@ -17,6 +17,7 @@
 typedef struct rd_entry {
 	char *name;
 	uint64_t size;
+	char etag[80];           /* "" when the store sent none */
 } rd_entry;
 
 /* A directory whose listing this process has validated. */
@@ -87,28 +88,34 @@ int rd_lock(const char *path);
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c);
 
 /* Data cache (rd_cache.c). */
-/* Path of the complete cached copy of the object version (key, size, mtime). */
-int rd_obj_path(const rd_route *rr, const char *key, const struct stat *st, char *out,
-		size_t cap);
+/* Path of the complete cached copy of one version of an object: named by its key and ETag
+ * (and size; by size and mtime when the store sent no ETag). */
+int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		char *out, size_t cap);
+/* The ETag the listing gave for route-relative rest (a file) into etag (80 bytes); "" when
+ * unknown. */
+void rd_etag_of(rd_route *rr, const char *rest, char *etag);
 /* Makes sure the object is in the cache (fetching it whole under a cross-process lock) and,
  * unless oflags is -1, opens it read-only with oflags added (O_CLOEXEC, ...). The fd is
  * opened before the lock is released, so eviction by another process cannot come between.
  * Sets *fetched when this call downloaded it. Returns the fd (0 when oflags is -1) or
  * -errno. */
-int rd_fetch_whole(rd_route *rr, const char *key, const struct stat *st, int oflags,
-		   int *fetched);
+int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		   int oflags, int *fetched);
 /* Accounts bytes added to obj/ and evicts least recently used files beyond the budget. */
 void rd_cache_added(rd_route *rr, uint64_t bytes);
 
 /* Large objects (rd_lazy.c): opens the background-filled copy. Returns a read-only fd and
  * a handle, or -errno. */
-int rd_lazy_open(rd_route *rr, const char *key, const struct stat *st, int flags,
-		 rd_file **out);
+int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		 int flags, rd_file **out);
 
 /* Listing order of a directory, for prefetch (rd_shadow.c). Returns the entry (locked by the
  * caller through rr->lock) or NULL. */
 rd_listed *rd_listed_find(rd_route *rr, const char *dir);
 int rd_listed_load_order(rd_route *rr, rd_listed *l);
+/* The file called name in a loaded listing, or NULL. Caller holds rr->lock. */
+rd_entry *rd_listed_entry(const rd_listed *l, const char *name);
 
 /* Worker threads (rd_pool.c). Jobs run on a small pool started on first submit. */
 typedef void (*rd_job_fn)(void *arg);

@@ -24,6 +24,7 @@ typedef struct listing_item {
 	uint64_t size;
 	time_t mtime;
 	int is_dir;
+	char etag[80];
 } listing_item;
 
 typedef struct listing {
@@ -72,6 +73,12 @@ static int collect(void *arg, const s3_list_entry *e)
 	it->size = e->size;
 	it->mtime = e->mtime;
 	it->is_dir = e->is_prefix;
+	/* An ETag is hex (with "-N" for multipart); anything else is not used as a name. */
+	size_t elen = e->etag ? strspn(e->etag, "0123456789abcdefABCDEF-") : 0;
+	if (e->etag && elen > 0 && e->etag[elen] == '\0' && elen < sizeof it->etag)
+		memcpy(it->etag, e->etag, elen + 1);
+	else
+		it->etag[0] = '\0';
 	l->n++;
 	return 0;
 }
@@ -209,7 +216,8 @@ static void list_file(const rd_route *rr, const char *dir, const char *suffix, c
 		out[0] = '\0'; /* cannot happen: lists/ is far shorter than PATH_MAX */
 }
 
-/* Files of the listing in key order, for prefetch: "size name\0" records. */
+/* Files of the listing in key order, with their ETags: "size etag name\0" records ("-" for
+ * no ETag). They name cached data and guide prefetch. */
 static void write_order(const rd_route *rr, const char *dir, const listing *l)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 32];
@@ -220,8 +228,8 @@ static void write_order(const rd_route *rr, const char *dir, const listing *l)
 		return;
 	for (size_t i = 0; i < l->n; i++)
 		if (!l->items[i].is_dir)
-			fprintf(f, "%llu %s%c", (unsigned long long)l->items[i].size,
-				l->items[i].name, '\0');
+			fprintf(f, "%llu %s %s%c", (unsigned long long)l->items[i].size,
+				l->items[i].etag[0] ? l->items[i].etag : "-", l->items[i].name, '\0');
 	if (fclose(f) == 0)
 		rename(tmp, path);
 	else
@@ -428,6 +436,32 @@ rd_listed *rd_listed_find(rd_route *rr, const char *dir)
 	return l;
 }
 
+static int by_name(const void *key, const void *elem)
+{
+	return strcmp(key, ((const rd_entry *)elem)->name);
+}
+
+rd_entry *rd_listed_entry(const rd_listed *l, const char *name)
+{
+	/* S3 lists keys in byte order, which is strcmp order of the names. */
+	return l->nfiles ? bsearch(name, l->files, l->nfiles, sizeof *l->files, by_name) : NULL;
+}
+
+void rd_etag_of(rd_route *rr, const char *rest, char *etag)
+{
+	etag[0] = '\0';
+	const char *slash = strrchr(rest, '/');
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - rest) : 0, rest);
+	pthread_mutex_lock(&rr->lock);
+	rd_listed *l = rd_listed_find(rr, dir);
+	rd_entry *e = l && rd_listed_load_order(rr, l) == 0 ? rd_listed_entry(l, slash ? slash + 1 : rest)
+							    : NULL;
+	if (e)
+		memcpy(etag, e->etag, sizeof e->etag);
+	pthread_mutex_unlock(&rr->lock);
+}
+
 int rd_listed_load_order(rd_route *rr, rd_listed *l)
 {
 	if (l->order_loaded)
@@ -443,7 +477,8 @@ int rd_listed_load_order(rd_route *rr, rd_listed *l)
 	size_t alloc = 0;
 	while (getdelim(&rec, &cap, '\0', f) > 0) {
 		char *sp = strchr(rec, ' ');
-		if (!sp)
+		char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+		if (!sp2 || sp2 - sp - 1 >= 80)
 			continue;
 		if (l->nfiles == alloc) {
 			alloc = alloc ? alloc * 2 : 64;
@@ -454,7 +489,12 @@ int rd_listed_load_order(rd_route *rr, rd_listed *l)
 		}
 		rd_entry *e = &l->files[l->nfiles];
 		e->size = strtoull(rec, NULL, 10);
-		e->name = strdup(sp + 1);
+		size_t elen = (size_t)(sp2 - sp - 1);
+		memcpy(e->etag, sp + 1, elen);
+		e->etag[elen] = '\0';
+		if (strcmp(e->etag, "-") == 0)
+			e->etag[0] = '\0';
+		e->name = strdup(sp2 + 1);
 		if (e->name)
 			l->nfiles++;
 	}

@@ -1505,3 +1505,52 @@ def test_bad_config_exits_78(route, tmp_path):
     env = route.env(extra={"RWSPLIT_CONFIG": str(bad)})
     res = run(["true"], env)
     assert res.returncode == 78, res.describe()
+
+
+def test_overwritten_object_is_fetched_again(tree, mc, make_route):
+    """Cached data is keyed by the object's ETag: an object overwritten with different bytes of
+    the same size (within the same second) is fetched again once its listing is refreshed."""
+    route = make_route(prefix="rewrite/", listing_ttl="1s")
+    key = f"{tree.bucket}/rewrite/same-size.bin"
+    mc.put_bytes(key, b"A" * 4096)
+    res = expect_ok(route.run(["cat", route.path("same-size.bin")]))
+    assert res.stdout == b"A" * 4096
+    mc.put_bytes(key, b"B" * 4096)
+    time.sleep(1.5)  # the listing's TTL
+    res = expect_ok(route.run(["cat", route.path("same-size.bin")]))
+    assert res.stdout == b"B" * 4096, res.describe()
+
+
+def test_stdio_fopen_freopen_fread(tree, route):
+    """stdio opens bypass the open symbol: fopen, freopen and fdopen of routed paths through
+    libc itself (ctypes), including an object still being filled in the background."""
+    script = textwrap.dedent(r"""
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+        libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        def slurp(f, n):
+            buf = ctypes.create_string_buffer(n + 1)
+            got = libc.fread(buf, 1, n + 1, f)
+            return buf.raw[:got]
+        root, local = sys.argv[1], sys.argv[2]
+        for rel in ["one.bin", "big/huge-40m.bin"]:
+            want = open(os.path.join(local, rel), "rb").read()
+            f = libc.fopen(os.path.join(root, rel).encode(), b"rb")
+            print(rel, "fopen", bool(f) and slurp(f, len(want)) == want)
+            g = libc.fopen(b"/dev/null", b"r")
+            g = libc.freopen(os.path.join(root, rel).encode(), b"r", g)
+            print(rel, "freopen", bool(g) and slurp(g, len(want)) == want)
+            libc.fclose(f)
+            libc.fclose(g)
+        f = libc.fopen(os.path.join(root, "one.bin").encode(), b"w")
+        print("fopen w", f is None, os.strerror(ctypes.get_errno()))
+    """)
+    res = expect_ok(route.run([sys.executable, "-c", script, route.local, str(tree.root)]))
+    assert res.stdout.decode().split("\n")[:-1] == [
+        "one.bin fopen True", "one.bin freopen True",
+        "big/huge-40m.bin fopen True", "big/huge-40m.bin freopen True",
+        "fopen w True Read-only file system"], res.describe()
