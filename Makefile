@@ -18,8 +18,8 @@ S3_LDLIBS      := $(shell pkg-config --libs libcurl libxml-2.0 libcrypto 2>/dev/
 
 # The modules below preload/ know nothing of interposition; the CLI and the unit tests link
 # the same objects through one static archive.
-LIGHT_SRC   := $(wildcard common/*.c config/*.c router/*.c reader/*.c uploader/*.c)
-S3_SRC      := $(filter-out s3/s3_dso.c,$(wildcard s3/*.c))
+LIGHT_SRC   := $(wildcard common/*.c config/*.c router/*.c reader/*.c uploader/*.c) s3/s3_dl.c
+S3_SRC      := $(filter-out s3/s3_dso.c s3/s3_dl.c,$(wildcard s3/*.c))
 CORE_SRC    := $(LIGHT_SRC) $(S3_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)

@@ -31,5 +31,6 @@ void cli_report(const char *cmd, const char *what, int neg_errno, const s3_error
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 #endif

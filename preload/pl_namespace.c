@@ -18,6 +18,7 @@
 #include "preload/pl_shim.h"
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
+#include "uploader/up.h"
 
 /* opendir and scandir read the shadow directory of a routed path, listed first. */
 PL_EXPORT DIR *opendir(const char *path)
@@ -151,52 +152,114 @@ PL_EXPORT char *getcwd(char *buf, size_t size)
 	return memcpy(buf, cwd, need);
 }
 
-/* A namespace change on a routed path is refused: read routes are read-only (EROFS), and
- * write routes arrive with the uploader. A path relative to a routed directory fd that ends
- * up outside every route is rewritten to its absolute form for libc. Returns 0 to go on,
- * or -errno. */
-static int refusal(int *dirfd, const char **path)
+/* Resolves a namespace-changing call's path. A path relative to a routed directory fd that
+ * ends up outside every route is rewritten to its absolute form for libc. Returns 0 to go to
+ * libc, 1 when routed (t filled), or -errno. */
+static int routed_target(int *dirfd, const char **path, pl_target *t)
 {
 	if (pl_bypass())
 		return 0;
-	pl_target t;
-	int r = pl_route(*dirfd, *path, &t);
+	int r = pl_route(*dirfd, *path, t);
 	if (r == PL_PASS)
 		return 0;
 	if (r == PL_PASS_ABS) {
-		/* t dies with this frame: keep the rewritten path in thread-local storage */
+		/* t dies with the caller's frame: keep the rewritten path in thread storage */
 		static __thread char abs_path[2][PATH_MAX];
 		static __thread int slot;
 		slot ^= 1;
-		memcpy(abs_path[slot], t.norm, strlen(t.norm) + 1);
+		memcpy(abs_path[slot], t->norm, strlen(t->norm) + 1);
 		*dirfd = AT_FDCWD;
 		*path = abs_path[slot];
 		return 0;
 	}
-	if (r < 0)
-		return r;
-	return t.route->mode == CFG_READ ? -EROFS : pl_write_route_unsupported(&t);
+	return r < 0 ? r : 1;
 }
 
-#define REFUSE_AT(dirfd, path) \
+/* Runs op on a write route (read routes are read-only); returns its -errno or 0. */
+#define WRITE_ROUTE_OP(t, op) \
+	((t).route->mode == CFG_READ ? -EROFS : (pl_enter(), rc_ = (op), pl_leave(), rc_))
+
+/* The common shape: route the path, then either the uploader or libc. */
+#define ROUTED(dirfd, path, op, libc_call) \
 	do { \
-		int rc_ = refusal(&(dirfd), &(path)); \
-		if (rc_ < 0) { \
-			errno = -rc_; \
-			return -1; \
-		} \
+		pl_target t_; \
+		int saved_ = errno, rc_; \
+		int dfd_ = (dirfd); \
+		const char *p_ = (path); \
+		int r_ = routed_target(&dfd_, &p_, &t_); \
+		if (r_ < 0) \
+			return pl_ret(r_, saved_); \
+		if (r_ == 0) \
+			return libc_call; \
+		return pl_ret(WRITE_ROUTE_OP(t_, op), saved_); \
 	} while (0)
 
-#define REFUSE(path) \
-	do { \
-		int cwd_ = AT_FDCWD; \
-		REFUSE_AT(cwd_, path); \
-	} while (0)
+/* chmod, chown and utimes of a write route's path: objects have no mode, owner or times of
+ * their own, so these succeed when the path exists. */
+static int exists_only(const pl_target *t)
+{
+	struct stat st;
+	return up_stat(t->route, t->rest, &st);
+}
 
-/* The cache behind a routed fd is shared with every process on the node: no changes. */
+/* truncate(path) under a write route: the object goes through the spool like any write. */
+static int truncate_object(const pl_target *t, off_t len)
+{
+	up_file *f = NULL;
+	int fd = up_open(t->route, t->rest, O_WRONLY, 0, &f);
+	if (fd < 0)
+		return fd;
+	int rc = ftruncate(fd, len) < 0 ? -errno : 0;
+	PL_REAL(close)(fd);
+	up_release(f);
+	return rc;
+}
+
+static int remove_object(const pl_target *t)
+{
+	int rc = up_unlink(t->route, t->rest);
+	return rc == -EISDIR ? up_rmdir(t->route, t->rest) : rc;
+}
+
+/* rename across the route boundary is EXDEV, so mv falls back to copy and delete. */
+static int rename_routed(int fromfd, const char *from, int tofd, const char *to, unsigned fl,
+			 int (*real)(int, const char *, int, const char *, unsigned))
+{
+	pl_target a, b;
+	int saved = errno;
+	int ra = routed_target(&fromfd, &from, &a);
+	int rb = ra < 0 ? ra : routed_target(&tofd, &to, &b);
+	if (ra < 0 || rb < 0)
+		return pl_ret(ra < 0 ? ra : rb, saved);
+	if (!ra && !rb)
+		return real(fromfd, from, tofd, to, fl);
+	if ((ra && a.route->mode == CFG_READ) || (rb && b.route->mode == CFG_READ))
+		return pl_ret(-EROFS, saved);
+	if (!ra || !rb || a.route != b.route)
+		return pl_ret(-EXDEV, saved);
+	pl_enter();
+	int rc = up_rename(a.route, a.rest, b.rest, fl);
+	pl_leave();
+	return pl_ret(rc, saved);
+}
+
+static int real_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned fl)
+{
+	return PL_REAL(renameat2)(fromfd, from, tofd, to, fl);
+}
+
+static int real_renameat(int fromfd, const char *from, int tofd, const char *to, unsigned fl)
+{
+	(void)fl;
+	return PL_REAL(renameat)(fromfd, from, tofd, to);
+}
+
+/* The cache behind a read route's fd is shared with every process on the node: no changes
+ * through it. (A write route's fd is a spool file: anything goes.) */
 #define REFUSE_FD(fd) \
 	do { \
-		if (pl_fd_get(fd) && !pl_bypass()) { \
+		pl_fd *e_ = pl_fd_get(fd); \
+		if (e_ && e_->route->mode == CFG_READ && !pl_bypass()) { \
 			errno = EROFS; \
 			return -1; \
 		} \
@@ -204,143 +267,120 @@ static int refusal(int *dirfd, const char **path)
 
 PL_EXPORT int unlink(const char *path)
 {
-	REFUSE(path);
-	return PL_REAL(unlink)(path);
+	ROUTED(AT_FDCWD, path, up_unlink(t_.route, t_.rest), PL_REAL(unlink)(p_));
 }
 
 PL_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
-	REFUSE_AT(dirfd, path);
-	return PL_REAL(unlinkat)(dirfd, path, flags);
+	ROUTED(dirfd, path,
+	       (flags & AT_REMOVEDIR) ? up_rmdir(t_.route, t_.rest) : up_unlink(t_.route, t_.rest),
+	       PL_REAL(unlinkat)(dfd_, p_, flags));
 }
 
 PL_EXPORT int remove(const char *path)
 {
-	REFUSE(path);
-	return PL_REAL(remove)(path);
+	ROUTED(AT_FDCWD, path, remove_object(&t_), PL_REAL(remove)(p_));
 }
 
 PL_EXPORT int rmdir(const char *path)
 {
-	REFUSE(path);
-	return PL_REAL(rmdir)(path);
+	ROUTED(AT_FDCWD, path, up_rmdir(t_.route, t_.rest), PL_REAL(rmdir)(p_));
 }
 
 PL_EXPORT int mkdir(const char *path, mode_t mode)
 {
-	REFUSE(path);
-	return PL_REAL(mkdir)(path, mode);
+	ROUTED(AT_FDCWD, path, up_mkdir(t_.route, t_.rest), PL_REAL(mkdir)(p_, mode));
 }
 
 PL_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	REFUSE_AT(dirfd, path);
-	return PL_REAL(mkdirat)(dirfd, path, mode);
+	ROUTED(dirfd, path, up_mkdir(t_.route, t_.rest), PL_REAL(mkdirat)(dfd_, p_, mode));
 }
 
 PL_EXPORT int rename(const char *from, const char *to)
 {
-	REFUSE(from);
-	REFUSE(to);
-	return PL_REAL(rename)(from, to);
+	return rename_routed(AT_FDCWD, from, AT_FDCWD, to, 0, real_renameat);
 }
 
 PL_EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
 {
-	REFUSE_AT(fromfd, from);
-	REFUSE_AT(tofd, to);
-	return PL_REAL(renameat)(fromfd, from, tofd, to);
+	return rename_routed(fromfd, from, tofd, to, 0, real_renameat);
 }
 
 PL_EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned fl)
 {
-	REFUSE_AT(fromfd, from);
-	REFUSE_AT(tofd, to);
-	return PL_REAL(renameat2)(fromfd, from, tofd, to, fl);
+	return rename_routed(fromfd, from, tofd, to, fl, real_renameat2);
 }
 
+/* Objects cannot be linked. */
 PL_EXPORT int link(const char *from, const char *to)
 {
-	REFUSE(from);
-	REFUSE(to);
-	return PL_REAL(link)(from, to);
+	ROUTED(AT_FDCWD, to, -EPERM, PL_REAL(link)(from, p_));
 }
 
 PL_EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 {
-	REFUSE_AT(fromfd, from);
-	REFUSE_AT(tofd, to);
-	return PL_REAL(linkat)(fromfd, from, tofd, to, flags);
+	ROUTED(tofd, to, -EPERM, PL_REAL(linkat)(fromfd, from, dfd_, p_, flags));
 }
 
 PL_EXPORT int symlink(const char *target, const char *path)
 {
-	REFUSE(path);
-	return PL_REAL(symlink)(target, path);
+	ROUTED(AT_FDCWD, path, -EPERM, PL_REAL(symlink)(target, p_));
 }
 
 PL_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 {
-	REFUSE_AT(dirfd, path);
-	return PL_REAL(symlinkat)(target, dirfd, path);
+	ROUTED(dirfd, path, -EPERM, PL_REAL(symlinkat)(target, dfd_, p_));
 }
 
 PL_EXPORT int truncate(const char *path, off_t len)
 {
-	REFUSE(path);
-	return PL_REAL(truncate)(path, len);
+	ROUTED(AT_FDCWD, path, truncate_object(&t_, len), PL_REAL(truncate)(p_, len));
 }
 PL_ALIAS(truncate, truncate64);
 
 PL_EXPORT int chmod(const char *path, mode_t mode)
 {
-	REFUSE(path);
-	return PL_REAL(chmod)(path, mode);
+	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(chmod)(p_, mode));
 }
 
 PL_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
-	REFUSE_AT(dirfd, path);
-	return PL_REAL(fchmodat)(dirfd, path, mode, flags);
+	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(fchmodat)(dfd_, p_, mode, flags));
 }
 
 PL_EXPORT int chown(const char *path, uid_t uid, gid_t gid)
 {
-	REFUSE(path);
-	return PL_REAL(chown)(path, uid, gid);
+	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(chown)(p_, uid, gid));
 }
 
 PL_EXPORT int lchown(const char *path, uid_t uid, gid_t gid)
 {
-	REFUSE(path);
-	return PL_REAL(lchown)(path, uid, gid);
+	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(lchown)(p_, uid, gid));
 }
 
 PL_EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 {
-	REFUSE_AT(dirfd, path);
-	return PL_REAL(fchownat)(dirfd, path, uid, gid, flags);
+	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(fchownat)(dfd_, p_, uid, gid, flags));
 }
 
 PL_EXPORT int utimensat(int dirfd, const char *path, const struct timespec t[2], int flags)
 {
-	if (pl_present(path))
-		REFUSE_AT(dirfd, path);
-	else
+	if (!pl_present(path)) { /* futimens */
 		REFUSE_FD(dirfd);
-	return PL_REAL(utimensat)(dirfd, path, t, flags);
+		return PL_REAL(utimensat)(dirfd, path, t, flags);
+	}
+	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(utimensat)(dfd_, p_, t, flags));
 }
 
 PL_EXPORT int utimes(const char *path, const struct timeval t[2])
 {
-	REFUSE(path);
-	return PL_REAL(utimes)(path, t);
+	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(utimes)(p_, t));
 }
 
 PL_EXPORT int utime(const char *path, const struct utimbuf *t)
 {
-	REFUSE(path);
-	return PL_REAL(utime)(path, t);
+	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(utime)(p_, t));
 }
 
 PL_EXPORT int fchmod(int fd, mode_t mode)

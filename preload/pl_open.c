@@ -2,7 +2,9 @@
  * files without going through the open/close symbols. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,12 +33,49 @@ int pl_shadow_lstat(const pl_target *t, int list_self, char *shadow, size_t cap,
 	return rc;
 }
 
+/* Write routes: a spool file (or, read-only, a private copy) from the uploader. */
+static int open_write_route(const pl_target *t, int flags)
+{
+	up_file *spool = NULL;
+	pl_enter();
+	int fd = -ENOENT, is_dir = !*t->rest || (flags & O_DIRECTORY);
+	if (!is_dir)
+		fd = up_open(t->route, t->rest, flags, 0644, &spool);
+	/* A directory (or, read-only, a name that is no object: maybe a prefix): the uploader's
+	 * listing of it, read as a real directory. */
+	if (is_dir || (fd == -ENOENT && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT))) {
+		char dir[PATH_MAX];
+		fd = (flags & O_ACCMODE) != O_RDONLY ? -EISDIR
+		     : up_listing_dir(t->route, t->rest, dir, sizeof dir);
+		if (fd == 0 && (fd = PL_REAL(openat)(AT_FDCWD, dir, flags, 0)) < 0)
+			fd = -errno;
+		is_dir = fd >= 0;
+	}
+	if (fd >= 0 && (spool || is_dir)) {
+		struct stat st = { 0 };
+		PL_REAL(fstat)(fd, &st);
+		pl_write_identity(t, &st);
+		pl_fd *e = pl_fd_new(is_dir ? PL_FD_DIR : PL_FD_SPOOL, t->route, t->rest, fd, &st,
+				     NULL);
+		if (e)
+			e->spool = spool;
+		if (!e || pl_fd_install(fd, e) < 0) {
+			if (!e && spool)
+				up_release(spool);
+			PL_REAL(close)(fd);
+			fd = -EMFILE;
+		}
+	}
+	pl_leave();
+	return fd;
+}
+
 int pl_open_routed(const pl_target *t, int flags, rd_file **lazy_out)
 {
 	if (lazy_out)
 		*lazy_out = NULL;
 	if (t->route->mode == CFG_WRITE)
-		return pl_write_route_unsupported(t);
+		return open_write_route(t, flags);
 	if (wants_write(flags))
 		return -EROFS;
 	char shadow[PATH_MAX];
@@ -356,4 +395,48 @@ PL_EXPORT int closedir(DIR *d)
 	if (atomic_load_explicit(&pl_fd_count, memory_order_relaxed) > 0)
 		forget_before_close(dirfd(d));
 	return PL_REAL(closedir)(d);
+}
+
+/* fsync on a file being written under a write route uploads it now and reports the store's
+ * answer (EIO when it refused). */
+static int sync_fd(int fd, int (*real)(int))
+{
+	pl_fd *e = pl_fd_get(fd);
+	if (!e || !e->spool || pl_bypass())
+		return real(fd);
+	int saved = errno;
+	if (real(fd) < 0)
+		return -1;
+	pl_enter();
+	int rc = up_sync(e->spool);
+	pl_leave();
+	return pl_ret(rc, saved);
+}
+
+PL_EXPORT int fsync(int fd)
+{
+	return sync_fd(fd, PL_REAL(fsync));
+}
+
+PL_EXPORT int fdatasync(int fd)
+{
+	return sync_fd(fd, PL_REAL(fdatasync));
+}
+
+/* _exit skips exit handlers, and Python's forked workers (multiprocessing) leave through
+ * it: their uploads are drained here. */
+PL_EXPORT void _exit(int status)
+{
+	if (pl_active && !pl_busy)
+		pl_drain_uploads();
+	PL_REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+PL_EXPORT void _Exit(int status)
+{
+	if (pl_active && !pl_busy)
+		pl_drain_uploads();
+	PL_REAL(_Exit)(status);
+	__builtin_unreachable();
 }

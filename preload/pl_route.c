@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "common/log.h"
+#include "common/sha256.h"
 #include "preload/pl_fdtab.h"
 #include "preload/pl_state.h"
 #include "reader/rd.h"
+#include "uploader/up.h"
 
 int pl_route(int dirfd, const char *path, pl_target *t)
 {
@@ -52,6 +56,7 @@ int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
 	p->dirfd = dirfd;
 	p->path = path;
 	p->routed = 0;
+	p->write = 0;
 	if (pl_bypass())
 		return 0;
 	int r = pl_route(dirfd, path, &p->t);
@@ -64,11 +69,17 @@ int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
 	}
 	if (r < 0)
 		return r;
-	if (p->t.route->mode == CFG_WRITE)
-		return pl_write_route_unsupported(&p->t);
 	pl_enter();
-	int rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);
+	int rc = 0;
+	if (p->t.route->mode == CFG_READ)
+		rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);
+	else if (list_self)
+		rc = up_listing_dir(p->t.route, p->t.rest, p->shadow, sizeof p->shadow);
+	else
+		p->write = 1;
 	pl_leave();
+	if (p->write)
+		return 0;
 	if (rc < 0)
 		return rc;
 	p->dirfd = AT_FDCWD;
@@ -77,13 +88,13 @@ int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
 	return 0;
 }
 
-int pl_write_route_unsupported(const pl_target *t)
+void pl_write_identity(const pl_target *t, struct stat *st)
 {
-	static int warned;
-	if (!warned) {
-		warned = 1;
-		log_error("write route %s: writing through rwsplit is not implemented yet; "
-			  "refusing %s rather than writing to local disk", t->route->local, t->norm);
-	}
-	return -ENOTSUP;
+	char hex[65];
+	sha256_hex(t->norm, strlen(t->norm), hex);
+	st->st_dev = makedev(0x72, 0x77); /* "rw" */
+	char first[17];
+	memcpy(first, hex, 16);
+	first[16] = '\0';
+	st->st_ino = (ino_t)(strtoull(first, NULL, 16) | 1);
 }

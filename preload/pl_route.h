@@ -3,6 +3,7 @@
 #define RWSPLIT_PL_ROUTE_H
 
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "config/cfg.h"
 
@@ -29,7 +30,9 @@ int pl_route(int dirfd, const char *path, pl_target *t);
 typedef struct pl_path {
 	int dirfd;
 	const char *path;        /* the caller's, t.norm, or shadow */
-	int routed;              /* path is the shadow entry of a read route */
+	int routed;              /* path is the shadow entry of a read route, or the listing
+	                          * directory of a write route */
+	int write;               /* a write route's file or prefix: ask the uploader (t) */
 	pl_target t;
 	char shadow[PATH_MAX];
 } pl_path;
@@ -37,12 +40,14 @@ typedef struct pl_path {
 /* For the shims answered by the shadow tree (stat, statx, access, readlink, xattrs,
  * opendir, scandir): resolves (dirfd, path) into p. Not routed: the caller's arguments (or
  * the absolute form, relative to a routed directory). Routed to a read route: the shadow
- * entry, its directory listed first (and itself, with list_self). Returns 0, or -errno (a
- * listing failed, an ancestor is missing or a file, a write route). Safe when pl_bypass(). */
+ * entry, its directory listed first (and itself, with list_self). Routed to a write route:
+ * with list_self a fresh listing directory, else p->write set for the caller to ask the
+ * uploader. Returns 0, or -errno (a listing failed, an ancestor is missing or a file).
+ * Safe when pl_bypass(). */
 int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p);
 
-/* Write routes arrive with the uploader; until then their paths fail with -ENOTSUP (and one
- * error line) instead of silently landing on local disk. */
-int pl_write_route_unsupported(const pl_target *t);
+/* Write-route entries have no inode of their own: a device and inode number derived from the
+ * path, the same for stat(path) and fstat(fd), so find and fts see a consistent tree. */
+void pl_write_identity(const pl_target *t, struct stat *st);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -15,6 +16,7 @@
 #include "preload/pl_shim.h"
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
+#include "uploader/up.h"
 
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 is stat on this ABI");
 
@@ -62,6 +64,22 @@ static int fstat_fd(int fd, struct stat *st)
 	return r;
 }
 
+/* stat of a write route's path, from the uploader (pending files, objects, prefixes). */
+static int write_route_stat(const pl_path *p, struct stat *st)
+{
+	pl_enter();
+	int rc = up_stat(p->t.route, p->t.rest, st);
+	pl_leave();
+	if (rc == 0) {
+		st->st_uid = pl_uid;
+		st->st_gid = pl_gid;
+		if (S_ISREG(st->st_mode))
+			st->st_mode = S_IFREG | 0644; /* the spool file's own mode is private */
+		pl_write_identity(&p->t, st);
+	}
+	return rc;
+}
+
 static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 {
 	if ((flags & AT_EMPTY_PATH) && pl_empty_path(path) && !pl_bypass())
@@ -71,6 +89,8 @@ static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	int rc = pl_resolve_path(dirfd, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
+	if (p.write)
+		return pl_ret(write_route_stat(&p, st), saved);
 	if (!p.routed)
 		return PL_REAL(fstatat)(p.dirfd, p.path, st, flags);
 	if (PL_REAL(fstatat)(AT_FDCWD, p.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
@@ -225,6 +245,24 @@ PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struc
 	int rc = pl_resolve_path(dirfd, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
+	if (p.write) {
+		struct stat st;
+		if ((rc = write_route_stat(&p, &st)) < 0)
+			return pl_ret(rc, saved);
+		memset(sx, 0, sizeof *sx);
+		sx->stx_mask = STATX_BASIC_STATS;
+		sx->stx_mode = (uint16_t)st.st_mode;
+		sx->stx_nlink = (uint32_t)st.st_nlink;
+		sx->stx_uid = st.st_uid;
+		sx->stx_gid = st.st_gid;
+		sx->stx_size = (uint64_t)st.st_size;
+		sx->stx_blocks = (uint64_t)st.st_blocks;
+		sx->stx_blksize = (uint32_t)st.st_blksize;
+		sx->stx_mtime.tv_sec = st.st_mtim.tv_sec;
+		sx->stx_mtime.tv_nsec = (uint32_t)st.st_mtim.tv_nsec;
+		sx->stx_atime = sx->stx_ctime = sx->stx_mtime;
+		return pl_ret(0, saved);
+	}
 	if (!p.routed)
 		return PL_REAL(statx)(p.dirfd, p.path, flags, mask, sx);
 	if (PL_REAL(statx)(AT_FDCWD, p.path, flags & ~AT_EMPTY_PATH, mask, sx) < 0)
@@ -241,6 +279,10 @@ static int access_at(int dirfd, const char *path, int mode, int flags)
 	int rc = pl_resolve_path(dirfd, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
+	if (p.write) {
+		struct stat st;
+		return pl_ret(write_route_stat(&p, &st), saved); /* write routes are writable */
+	}
 	if (!p.routed)
 		return PL_REAL(faccessat)(p.dirfd, p.path, mode, flags);
 	/* The shadow is writable by its owner; the route is not. */
@@ -276,7 +318,12 @@ PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 	int rc = pl_resolve_path(AT_FDCWD, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
-	/* Objects are never symbolic links: the shadow gives EINVAL, or ENOENT. */
+	/* Objects are never symbolic links: EINVAL for what exists, else ENOENT. */
+	if (p.write) {
+		struct stat st;
+		rc = write_route_stat(&p, &st);
+		return pl_ret(rc < 0 ? rc : -EINVAL, saved);
+	}
 	return PL_REAL(readlink)(p.path, buf, len);
 }
 
@@ -290,6 +337,11 @@ PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 		int rc = pl_resolve_path(AT_FDCWD, path, 0, &p); \
 		if (rc < 0) \
 			return pl_ret(rc, saved); \
+		if (p.write) { /* objects carry no extended attributes */ \
+			struct stat st; \
+			rc = write_route_stat(&p, &st); \
+			return pl_ret(rc < 0 ? rc : -ENODATA, saved); \
+		} \
 		path = p.path; \
 		return PL_REAL(name) args; \
 	}

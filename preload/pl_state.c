@@ -14,6 +14,7 @@
 #include "preload/pl_fdtab.h"
 #include "preload/pl_symbols.h"
 #include "reader/rd.h"
+#include "uploader/up.h"
 
 int pl_active;
 const cfg *pl_cfg;
@@ -76,16 +77,19 @@ int pl_cwd_is_virtual(void)
 static void at_fork_prepare(void)
 {
 	rd_fork_prepare();
+	up_fork_prepare();
 }
 
 static void at_fork_parent(void)
 {
+	up_fork_parent();
 	rd_fork_parent();
 }
 
 static void at_fork_child(void)
 {
 	pl_owner_pid = getpid();
+	up_fork_child();
 	rd_fork_child();
 }
 
@@ -106,6 +110,27 @@ static void adopt_inherited_cwd(void)
 		}
 	}
 	free(cwd);
+}
+
+void pl_drain_uploads(void)
+{
+	pl_enter();
+	up_drain();
+	pl_leave();
+}
+
+/* Exit handlers run before any library is finalized (the object-store client cancels its
+ * transfers when it is), so queued uploads are drained from one, registered when a write
+ * route is first used: after the program's own start-up registrations, so it runs first. */
+static void register_drain_once(void)
+{
+	atexit(pl_drain_uploads);
+}
+
+static void register_drain(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_drain_once);
 }
 
 /* Threads the reader starts run only rwsplit code: mark them for good. */
@@ -138,7 +163,9 @@ __attribute__((constructor)) static void pl_init(void)
 		_exit(71);
 	}
 	static const rd_hooks hooks = { .thread_start = mark_thread_ours };
-	if (rd_init(c, &hooks) < 0) {
+	static const up_hooks uhooks = { .thread_start = mark_thread_ours,
+					 .first_use = register_drain };
+	if (rd_init(c, &hooks) < 0 || up_init(c, &uhooks) < 0) {
 		fprintf(stderr, "rwsplit: cannot initialise the reader\n");
 		_exit(71);
 	}

@@ -49,7 +49,7 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 	if (st->st_size > 0) {
 		s3_error err;
 		s3_object_info info;
-		rc = rd_store()->get_fd(c, rr->cfg->bucket, key, 0, S3_TO_END, fd, 0, got, &info, &err);
+		rc = s3_dl()->get_fd(c, rr->cfg->bucket, key, 0, S3_TO_END, fd, 0, got, &info, &err);
 		atomic_fetch_add(&rd.stats.gets, 1);
 		atomic_fetch_add(&rd.stats.bytes_store, *got);
 		if (rc < 0) {
@@ -57,7 +57,7 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 			if (rc != -ECANCELED) /* exiting: not worth a warning */
 				log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
 					 rr->cfg->bucket, key,
-					 rd_store()->error_str(&err, msg, sizeof msg));
+					 s3_dl()->error_str(&err, msg, sizeof msg));
 		} else if (*got != (uint64_t)st->st_size) {
 			log_warn("s3://%s/%s changed since it was listed (%llu bytes, now %llu)",
 				 rr->cfg->bucket, key, (unsigned long long)st->st_size,

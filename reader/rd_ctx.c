@@ -103,7 +103,7 @@ s3_client *rd_client(const cfg_store *st, int *err)
 	pthread_mutex_lock(&rd.lock);
 	s3_client *c = rd.clients[i];
 	*err = 0;
-	const rd_store_api *store = c ? NULL : rd_store();
+	const s3_api *store = c ? NULL : s3_dl();
 	if (!c && !store) {
 		*err = -ENOSYS;
 	} else if (!c) {
@@ -214,7 +214,7 @@ void rd_fork_child(void)
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_init(&rd.routes[i].lock, NULL);
 	pthread_mutex_init(&rd.lock, NULL);
-	const rd_store_api *store = rd_store_loaded();
+	const s3_api *store = s3_dl_loaded();
 	for (size_t i = 0; store && rd.cfg && i < rd.cfg->nstores; i++)
 		if (rd.clients[i])
 			store->client_after_fork(rd.clients[i]);

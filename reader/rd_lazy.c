@@ -128,7 +128,7 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 	uint64_t got = 0;
 	if (cl) {
 		s3_error err;
-		rc = rd_store()->get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
+		rc = s3_dl()->get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
 			       NULL, &err);
 		atomic_fetch_add(&rd.stats.gets, 1);
 		atomic_fetch_add(&rd.stats.bytes_store, got);
@@ -138,7 +138,7 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 			char msg[512];
 			log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket,
 				 f->key, (unsigned long long)off, (unsigned long long)(off + len - 1),
-				 rd_store()->error_str(&err, msg, sizeof msg));
+				 s3_dl()->error_str(&err, msg, sizeof msg));
 		}
 	}
 	if (rc == 0 && f->windowed) {

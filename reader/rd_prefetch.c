@@ -218,12 +218,12 @@ static void warm_all(void *arg)
 	warm_state w = { .rr = rr, .prefix_len = strlen(rr->cfg->prefix),
 			 .budget_left = rr->cfg->cache_bytes - rr->cfg->cache_bytes / 10 };
 	s3_error err;
-	rc = rd_store()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
+	rc = s3_dl()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
 	atomic_fetch_add(&rd.stats.lists, 1);
 	if (rc < 0 && rc != -ECANCELED) {
 		char msg[512];
 		log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
-			 rd_store()->error_str(&err, msg, sizeof msg));
+			 s3_dl()->error_str(&err, msg, sizeof msg));
 	}
 	log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
 }

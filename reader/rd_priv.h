@@ -10,7 +10,7 @@
 #include <uthash.h>
 
 #include "reader/rd.h"
-#include "reader/rd_store.h"
+#include "s3/s3_dl.h"
 #include "s3/s3.h"
 
 /* One file of a listed directory, in listing (key) order, for prefetch. */

@@ -287,14 +287,14 @@ static int list_now(rd_route *rr, const char *dir)
 		return rc;
 	listing l = { .prefix_len = (size_t)plen };
 	s3_error err;
-	rc = rd_store()->list(c, rr->cfg->bucket, prefix, "/", 0, collect, &l, &err);
+	rc = s3_dl()->list(c, rr->cfg->bucket, prefix, "/", 0, collect, &l, &err);
 	atomic_fetch_add(&rd.stats.lists, 1);
 	if (rc < 0 || l.failed) {
 		char msg[512];
 		if (rc != -ECANCELED) /* exiting: not worth a warning */
 			log_warn("read route %s: listing s3://%s/%s failed: %s", rr->cfg->local,
 				 rr->cfg->bucket, prefix, l.failed ? "out of memory"
-				 : rd_store()->error_str(&err, msg, sizeof msg));
+				 : s3_dl()->error_str(&err, msg, sizeof msg));
 		listing_free(&l);
 		return rc < 0 ? rc : -ENOMEM;
 	}

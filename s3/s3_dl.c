@@ -1,4 +1,4 @@
-#include "reader/rd_store.h"
+#include "s3/s3_dl.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -10,8 +10,8 @@
 
 #define S3_LIBRARY "librwsplit-s3.so"
 
-static rd_store_api api;
-static const rd_store_api *loaded;
+static s3_api api;
+static const s3_api *loaded;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 /* The directory this library was loaded from: the store library is installed beside it. */
@@ -26,6 +26,10 @@ static int beside_this_library(char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+static void nothing(void)
+{
+}
+
 static void load(void)
 {
 	char path[PATH_MAX];
@@ -38,26 +42,30 @@ static void load(void)
 		log_error("cannot load %s: %s", path, dlerror());
 		return;
 	}
-	*(void **)&api.client_new = dlsym(h, "s3_client_new");
-	*(void **)&api.client_after_fork = dlsym(h, "s3_client_after_fork");
-	*(void **)&api.list = dlsym(h, "s3_list");
-	*(void **)&api.get_fd = dlsym(h, "s3_get_fd");
-	*(void **)&api.error_str = dlsym(h, "s3_error_str");
-	if (!api.client_new || !api.client_after_fork || !api.list || !api.get_fd ||
-	    !api.error_str) {
-		log_error("%s does not export the s3 client", path);
-		return;
+#define S3_API_LOOKUP(name) \
+	if (!(*(void **)&api.name = dlsym(h, "s3_" #name))) { \
+		log_error("%s does not export s3_%s", path, #name); \
+		return; \
 	}
+	S3_API_FUNCTIONS(S3_API_LOOKUP)
+#undef S3_API_LOOKUP
 	loaded = &api;
 }
 
-const rd_store_api *rd_store(void)
+const s3_api *s3_dl(void)
 {
 	pthread_once(&load_once, load);
 	return loaded;
 }
 
-const rd_store_api *rd_store_loaded(void)
+void s3_dl_use(const s3_api *linked)
+{
+	api = *linked;
+	loaded = &api;
+	pthread_once(&load_once, nothing);
+}
+
+const s3_api *s3_dl_loaded(void)
 {
 	return loaded;
 }

@@ -1,0 +1,239 @@
+/* Opening files under a write route, and what closing and fsync do to them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "uploader/up_priv.h"
+
+/* Copies the object into fd (append, or open without O_TRUNC). Returns 0, or -errno;
+ * -ENOENT when there is no such object. */
+static int copy_in(const up_route *ur, const char *key, int fd)
+{
+	int rc;
+	s3_client *c = up_client(ur, &rc);
+	const s3_api *api = s3_dl();
+	if (!c || !api)
+		return rc ? rc : -ENOSYS;
+	uint64_t got;
+	s3_error err;
+	return api->get_fd(c, ur->cfg->bucket, key, 0, S3_TO_END, fd, 0, &got, NULL, &err);
+}
+
+/* A read-only open: a private copy of the object (the fd outlives the copy's name). */
+static int open_object_copy(up_route *ur, const char *key, int flags)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s/read.XXXXXX", ur->mine);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(tmp);
+	int rc = copy_in(ur, key, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	int rfd = open(proc, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK)));
+	rc = rfd < 0 ? -errno : rfd;
+	close(fd);
+	return rc;
+}
+
+/* A new spool file for key. Caller holds up.lock. */
+static up_file *new_file(up_route *ur, const char *key)
+{
+	up_file *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->ur = ur;
+	f->owner = getpid();
+	f->state = UP_WRITING;
+	snprintf(f->key, sizeof f->key, "%s", key);
+	unsigned n = ++ur->seq;
+	snprintf(f->data, sizeof f->data, "%s/%u.data", ur->mine, n);
+	snprintf(f->meta, sizeof f->meta, "%s/%u.meta", ur->mine, n);
+	up_hkey(ur, key, f->hkey, sizeof f->hkey);
+	return f;
+}
+
+static int writing(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+}
+
+int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_file **out)
+{
+	(void)mode; /* objects have no mode */
+	*out = NULL;
+	up_route *ur = up_route_of(r);
+	char key[RT_KEY_MAX + 1];
+	int rc = up_key(ur, rest, 0, key, sizeof key);
+	if (rc < 0)
+		return rc;
+	if (!*rest)
+		return writing(flags) ? -EISDIR : -EISDIR;
+	rc = up_prepare(ur);
+	if (rc < 0)
+		return rc;
+	int keep = flags & (O_CLOEXEC | O_NONBLOCK | O_APPEND | O_ACCMODE);
+	pthread_mutex_lock(&up.lock);
+	up_file *f = up_find(ur, key);
+	if (f && (flags & O_CREAT) && (flags & O_EXCL)) {
+		pthread_mutex_unlock(&up.lock);
+		return -EEXIST;
+	}
+	if (!writing(flags)) {
+		/* Read-after-write: a pending file is read from the spool. */
+		int fd = f ? open(f->data, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK))) : -1;
+		pthread_mutex_unlock(&up.lock);
+		if (f)
+			return fd < 0 ? -errno : fd;
+		return open_object_copy(ur, key, flags);
+	}
+	if (f) {
+		/* Written again before its upload finished: the same spool file. */
+		int fd = open(f->data, keep | ((flags & O_TRUNC) ? O_TRUNC : 0));
+		if (fd < 0) {
+			rc = -errno;
+			pthread_mutex_unlock(&up.lock);
+			return rc;
+		}
+		if (f->state == UP_QUEUED) {
+			/* Take it back off the queue; it goes back on at the last close. */
+			up_file **p = &up.queue;
+			up.queue_tail = NULL;
+			while (*p) {
+				if (*p == f)
+					*p = f->next;
+				else
+					up.queue_tail = *p, p = &(*p)->next;
+			}
+			f->state = UP_WRITING;
+		} else if (f->state == UP_UPLOADING) {
+			f->again = 1;
+		} else if (f->state == UP_FAILED) {
+			f->state = UP_WRITING;
+		}
+		f->refs++;
+		pthread_mutex_unlock(&up.lock);
+		*out = f;
+		return fd;
+	}
+	f = new_file(ur, key);
+	pthread_mutex_unlock(&up.lock);
+	if (!f)
+		return -ENOMEM;
+	int fd = open(f->data, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		free(f);
+		return rc;
+	}
+	if (!(flags & O_TRUNC)) {
+		rc = copy_in(ur, key, fd);
+		if (rc == -ENOENT && !(flags & O_CREAT))
+			goto on_error;
+		if (rc == 0 && (flags & O_CREAT) && (flags & O_EXCL)) {
+			rc = -EEXIST;
+			goto on_error;
+		}
+		if (rc < 0 && rc != -ENOENT)
+			goto on_error;
+	} else if ((flags & O_CREAT) && (flags & O_EXCL)) {
+		/* O_EXCL needs to know whether the object exists. */
+		int c_rc;
+		s3_client *c = up_client(ur, &c_rc);
+		const s3_api *api = s3_dl();
+		s3_error err;
+		s3_object_info info;
+		if (c && api && api->head_object(c, ur->cfg->bucket, key, &info, &err) == 0) {
+			rc = -EEXIST;
+			goto on_error;
+		}
+	}
+	rc = up_write_meta(f, "pending", 0);
+	if (rc < 0)
+		goto on_error;
+	/* The program's own descriptor, with its access mode and flags. */
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	int pfd = open(proc, keep);
+	if (pfd < 0) {
+		rc = -errno;
+		goto on_error;
+	}
+	close(fd);
+	pthread_mutex_lock(&up.lock);
+	up_file *other = up_find(ur, key);
+	if (other) {
+		/* Two threads created the same key at once: the later one replaces it. */
+		HASH_DEL(up.pending, other);
+		other->removed = 1;
+	}
+	f->refs = 1;
+	HASH_ADD_STR(up.pending, hkey, f);
+	pthread_mutex_unlock(&up.lock);
+	*out = f;
+	return pfd;
+on_error:
+	close(fd);
+	up_discard(f->data, f->meta);
+	free(f);
+	return rc;
+}
+
+void up_ref(up_file *f)
+{
+	pthread_mutex_lock(&up.lock);
+	f->refs++;
+	pthread_mutex_unlock(&up.lock);
+}
+
+void up_release(up_file *f)
+{
+	pthread_mutex_lock(&up.lock);
+	if (--f->refs > 0) {
+		pthread_mutex_unlock(&up.lock);
+		return;
+	}
+	if (f->removed) {
+		if (f->state != UP_UPLOADING && f->state != UP_QUEUED) {
+			up_discard(f->data, f->meta);
+			free(f);
+		}
+	} else if (f->owner != getpid()) {
+		/* A forked child closing what its parent wrote: the parent uploads it. */
+	} else if (f->state == UP_WRITING) {
+		up_write_meta(f, "pending", 0);
+		up_enqueue(f);
+	}
+	pthread_mutex_unlock(&up.lock);
+}
+
+int up_sync(up_file *f)
+{
+	pthread_mutex_lock(&up.lock);
+	/* An upload already on its way covers everything written before it started only if
+	 * nothing was written since; simplest and always right: wait for it, then upload. */
+	while (f->state == UP_UPLOADING || f->state == UP_QUEUED)
+		pthread_cond_wait(&up.changed, &up.lock);
+	int rc = 0;
+	if (!f->removed && f->owner == getpid()) {
+		up_write_meta(f, "pending", 0);
+		rc = up_upload_now(f);
+		f->state = rc == 0 ? UP_WRITING : UP_FAILED;
+		if (rc == 0) {
+			up.uploaded++;
+		}
+		pthread_cond_broadcast(&up.changed);
+	}
+	pthread_mutex_unlock(&up.lock);
+	return rc < 0 ? -EIO : 0;
+}

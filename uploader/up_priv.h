@@ -1,0 +1,102 @@
+/* Uploader internals shared by the files of uploader/. */
+#ifndef RWSPLIT_UP_PRIV_H
+#define RWSPLIT_UP_PRIV_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "router/rt.h"
+#include "s3/s3_dl.h"
+#include "uploader/up.h"
+
+enum up_state {
+	UP_WRITING,      /* fds open */
+	UP_QUEUED,       /* closed, waiting for a worker */
+	UP_UPLOADING,
+	UP_FAILED,       /* the store refused; the spool keeps it for `rwsplit recover` */
+};
+
+typedef struct up_route up_route;
+
+struct up_file {
+	int refs;                /* open fds in this process; under up.lock */
+	up_route *ur;
+	char key[RT_KEY_MAX + 1];/* may change with rename; under up.lock */
+	char data[PATH_MAX];     /* the spool file */
+	char meta[PATH_MAX + 8]; /* its journal record */
+	pid_t owner;             /* the process that created it uploads it */
+	enum up_state state;
+	int again;               /* written or renamed while uploading: upload once more */
+	int removed;             /* unlinked: delete instead of upload */
+	UT_hash_handle hh;       /* up.pending, by hkey */
+	char hkey[RT_KEY_MAX + 24];
+	struct up_file *next;    /* up.queue */
+};
+
+struct up_route {
+	const cfg_route *cfg;
+	size_t index;
+	char root[PATH_MAX - 64];/* SPOOL/<route id> */
+	char mine[PATH_MAX - 32];/* root/p<pid>-<start>: this process's files */
+	int lock_fd;             /* held while the process lives */
+	unsigned seq;
+	int prepared;
+};
+
+typedef struct up_state_t {
+	const cfg *cfg;
+	up_hooks hooks;
+	up_route *routes;        /* parallel to cfg->routes */
+	pthread_mutex_t lock;    /* everything below, and every up_file's mutable fields */
+	pthread_cond_t changed;  /* an upload finished */
+	up_file *pending;        /* hash: files written and not yet uploaded */
+	up_file *queue, *queue_tail;
+	unsigned workers, busy;
+	int drained;
+	uint64_t uploaded, uploaded_bytes, failed;
+} up_state_t;
+
+extern up_state_t up;
+
+up_route *up_route_of(const cfg_route *r);
+
+/* Creates this process's spool directory for ur once (and starts recovering what dead
+ * processes left). Caller must not hold up.lock. Returns 0 or -errno. */
+int up_prepare(up_route *ur);
+
+/* Writes f's journal record (state "pending" or "failed"). */
+int up_write_meta(const up_file *f, const char *state, unsigned attempts);
+
+/* The object key of rest (dir: with a trailing '/'). Returns 0 or -ENAMETOOLONG. */
+int up_key(const up_route *ur, const char *rest, int dir, char *key, size_t cap);
+
+/* "<route index>\n<key>", the pending hash key. */
+void up_hkey(const up_route *ur, const char *key, char *out, size_t cap);
+
+/* Pending file for key, or NULL. Caller holds up.lock. */
+up_file *up_find(const up_route *ur, const char *key);
+
+/* Uploads a spool file to bucket/key: PutObject, or multipart with parallel parts at or
+ * above the route's threshold. Returns 0 or -errno. */
+int up_put(const up_route *ur, const char *key, const char *data, int *attempts);
+
+/* Queues f (caller holds up.lock) and makes sure a worker will take it. */
+void up_enqueue(up_file *f);
+
+/* Uploads f on the calling thread (fsync). Caller holds up.lock; it is released while the
+ * data moves. */
+int up_upload_now(up_file *f);
+
+/* Removes a spool file and its journal record. */
+void up_discard(const char *data, const char *meta);
+
+s3_client *up_client(const up_route *ur, int *err);
+
+/* At exit: removes this process's listing directories and, when no upload is left in it,
+ * its spool directory. Caller holds up.lock. */
+void up_spool_tidy(up_route *ur);
+
+#endif

@@ -1,0 +1,374 @@
+/* The spool: per-process directories with a held lock, journal records, and recovery of
+ * what processes that died left behind. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/sb.h"
+#include "common/sha256.h"
+#include "uploader/up_priv.h"
+
+up_state_t up;
+
+int up_init(const cfg *c, const up_hooks *hooks)
+{
+	up.cfg = c;
+	if (hooks)
+		up.hooks = *hooks;
+	pthread_mutex_init(&up.lock, NULL);
+	pthread_cond_init(&up.changed, NULL);
+	up.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *up.routes);
+	if (!up.routes)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		up_route *ur = &up.routes[i];
+		const cfg_route *r = &c->routes[i];
+		ur->cfg = r;
+		ur->index = i;
+		ur->lock_fd = -1;
+		if (r->mode != CFG_WRITE)
+			continue;
+		sb id = SB_INIT;
+		sb_printf(&id, "%s\n%s\n%s", r->store->endpoint, r->bucket, r->prefix);
+		char hex[65];
+		sha256_hex(sb_str(&id), id.len, hex);
+		sb_free(&id);
+		int n = snprintf(ur->root, sizeof ur->root, "%s/%.16s", r->spool, hex);
+		if (n < 0 || (size_t)n >= sizeof ur->root)
+			return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+up_route *up_route_of(const cfg_route *r)
+{
+	return &up.routes[r - up.cfg->routes];
+}
+
+int up_key(const up_route *ur, const char *rest, int dir, char *key, size_t cap)
+{
+	long n = rt_object_key(ur->cfg, rest, dir, key, cap);
+	return n < 0 ? (int)n : 0;
+}
+
+void up_hkey(const up_route *ur, const char *key, char *out, size_t cap)
+{
+	snprintf(out, cap, "%zu\n%s", ur->index, key);
+}
+
+up_file *up_find(const up_route *ur, const char *key)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	up_file *f = NULL;
+	HASH_FIND_STR(up.pending, h, f);
+	return f;
+}
+
+s3_client *up_client(const up_route *ur, int *err)
+{
+	/* One client per store, shared with the reader's, lives in the reader's table; the
+	 * uploader keeps its own so the two never depend on each other. */
+	static s3_client **clients;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const s3_api *api = s3_dl();
+	*err = 0;
+	if (!api) {
+		*err = -ENOSYS;
+		return NULL;
+	}
+	size_t i = (size_t)(ur->cfg->store - up.cfg->stores);
+	pthread_mutex_lock(&lock);
+	if (!clients)
+		clients = calloc(up.cfg->nstores, sizeof *clients);
+	s3_client *c = clients ? clients[i] : NULL;
+	if (clients && !c) {
+		s3_error e;
+		*err = api->client_new(ur->cfg->store, &c, &e);
+		if (*err < 0) {
+			log_error("write route %s: %s", ur->cfg->local,
+				  e.message[0] ? e.message : strerror(-*err));
+			c = NULL;
+		} else {
+			clients[i] = c;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	if (!clients)
+		*err = -ENOMEM;
+	return c;
+}
+
+static int mkdirs(const char *path)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s", path);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*s = c;
+		if (!c)
+			return 0;
+	}
+}
+
+/* Escapes a key for the journal: %XX for '%', newlines and other control bytes. */
+static void escape_key(sb *out, const char *key)
+{
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		if (*p == '%' || *p < 0x20 || *p == 0x7f)
+			sb_printf(out, "%%%02X", *p);
+		else
+			sb_putc(out, (char)*p);
+	}
+}
+
+static void unescape_key(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		unsigned v;
+		if (*r == '%' && sscanf(r + 1, "%2x", &v) == 1) {
+			*w++ = (char)v;
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+int up_write_meta(const up_file *f, const char *state, unsigned attempts)
+{
+	sb m = SB_INIT;
+	sb_printf(&m, "bucket=%s\nkey=", f->ur->cfg->bucket);
+	escape_key(&m, f->key);
+	struct stat st;
+	long long size = stat(f->data, &st) == 0 ? (long long)st.st_size : -1;
+	sb_printf(&m, "\nsize=%lld\nstate=%s\nattempts=%u\n", size, state, attempts);
+	char tmp[PATH_MAX + 16];
+	snprintf(tmp, sizeof tmp, "%s.tmp", f->meta);
+	int rc = 0;
+	int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, sb_str(&m), m.len) != (ssize_t)m.len || close(fd) < 0)
+		rc = -errno;
+	else if (rename(tmp, f->meta) < 0)
+		rc = -errno;
+	sb_free(&m);
+	return rc;
+}
+
+void up_discard(const char *data, const char *meta)
+{
+	unlink(data);
+	unlink(meta);
+}
+
+/* Uploads every journaled file of a dead process's directory. Returns how many remain. */
+static long recover_dir(up_route *ur, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	long left = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".meta") != 0)
+			continue;
+		char meta[PATH_MAX], data[PATH_MAX], line[RT_KEY_MAX * 3 + 32], key[RT_KEY_MAX * 3 + 1];
+		int nm = snprintf(meta, sizeof meta, "%s/%s", dir, de->d_name);
+		int nd = snprintf(data, sizeof data, "%s/%.*s.data", dir, (int)(len - 5), de->d_name);
+		if (nm < 0 || nd < 0 || (size_t)nm >= sizeof meta || (size_t)nd >= sizeof data)
+			continue;
+		FILE *m = fopen(meta, "re");
+		key[0] = '\0';
+		while (m && fgets(line, sizeof line, m))
+			if (strncmp(line, "key=", 4) == 0) {
+				size_t klen = strcspn(line + 4, "\n");
+				if (klen < sizeof key) {
+					memcpy(key, line + 4, klen);
+					key[klen] = '\0';
+				}
+			}
+		if (m)
+			fclose(m);
+		unescape_key(key);
+		if (!key[0] || access(data, F_OK) != 0) {
+			up_discard(data, meta); /* a record without data (or the reverse) is done */
+			continue;
+		}
+		int attempts = 0;
+		int rc = up_put(ur, key, data, &attempts);
+		if (rc == 0) {
+			log_info("recovered s3://%s/%s from %s", ur->cfg->bucket, key, dir);
+			up_discard(data, meta);
+			pthread_mutex_lock(&up.lock);
+			up.uploaded++;
+			pthread_mutex_unlock(&up.lock);
+		} else {
+			log_error("write route %s: recovering %s to s3://%s/%s failed (%s); it stays "
+				  "in the spool", ur->cfg->local, data, ur->cfg->bucket, key, strerror(-rc));
+			left++;
+		}
+	}
+	closedir(d);
+	return left;
+}
+
+/* Every directory of ur's spool whose owner is gone (its lock can be taken). */
+static long recover_route(up_route *ur)
+{
+	DIR *d = opendir(ur->root);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	long left = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != 'p')
+			continue;
+		char dir[PATH_MAX], lock[PATH_MAX + 8];
+		int n = snprintf(dir, sizeof dir, "%s/%s", ur->root, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof dir || (ur->mine[0] && strcmp(dir, ur->mine) == 0))
+			continue;
+		snprintf(lock, sizeof lock, "%s/lock", dir);
+		int fd = open(lock, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			long n = recover_dir(ur, dir);
+			left += n;
+			if (n == 0) {
+				unlink(lock);
+				rmdir(dir);
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	return left;
+}
+
+static void *recover_thread(void *arg)
+{
+	if (up.hooks.thread_start)
+		up.hooks.thread_start();
+	recover_route(arg);
+	return NULL;
+}
+
+int up_prepare(up_route *ur)
+{
+	pthread_mutex_lock(&up.lock);
+	int rc = 0, start_recovery = 0;
+	if (!ur->prepared) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(ur->mine, sizeof ur->mine, "%s/p%d-%lld%03ld", ur->root, (int)getpid(),
+			 (long long)now.tv_sec, now.tv_nsec / 1000000);
+		char lock[PATH_MAX + 8];
+		snprintf(lock, sizeof lock, "%s/lock", ur->mine);
+		rc = mkdirs(ur->mine);
+		if (rc == 0) {
+			ur->lock_fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+			if (ur->lock_fd < 0 || flock(ur->lock_fd, LOCK_EX) < 0)
+				rc = -errno;
+		}
+		if (rc == 0) {
+			ur->prepared = 1;
+			start_recovery = 1;
+			if (up.hooks.first_use)
+				up.hooks.first_use();
+		} else {
+			log_error("write route %s: cannot use spool %s: %s", ur->cfg->local, ur->mine,
+				  strerror(-rc));
+		}
+	}
+	pthread_mutex_unlock(&up.lock);
+	if (start_recovery) {
+		/* What a dead process left here is uploaded by the next one, in the background. */
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, recover_thread, ur) != 0)
+			log_warn("write route %s: cannot start spool recovery", ur->cfg->local);
+		pthread_attr_destroy(&attr);
+	}
+	return rc;
+}
+
+/* Removes a listing directory: plain files and empty directories, one level. */
+static void remove_listing(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    unlinkat(dirfd(d), de->d_name, 0) < 0)
+			unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	}
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void up_spool_tidy(up_route *ur)
+{
+	if (!ur->prepared)
+		return;
+	DIR *d = opendir(ur->mine);
+	if (!d)
+		return;
+	int left = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "ls.", 3) == 0)
+			remove_listing(dirfd(d), de->d_name);
+		else if (strstr(de->d_name, ".data") || strstr(de->d_name, ".meta"))
+			left++;
+	}
+	closedir(d);
+	if (!left) {
+		char lock[PATH_MAX + 8];
+		snprintf(lock, sizeof lock, "%s/lock", ur->mine);
+		unlink(lock);
+		rmdir(ur->mine);
+	}
+}
+
+long up_recover(const cfg *c, const char *spool_override)
+{
+	long left = 0;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		up_route *ur = &up.routes[i];
+		if (c->routes[i].mode != CFG_WRITE)
+			continue;
+		if (spool_override) {
+			char id[32];
+			const char *slash = strrchr(ur->root, '/');
+			snprintf(id, sizeof id, "%s", slash ? slash + 1 : "");
+			snprintf(ur->root, sizeof ur->root, "%s/%s", spool_override, id);
+		}
+		long n = recover_route(ur);
+		if (n < 0)
+			return n;
+		left += n;
+	}
+	return left;
+}

@@ -1,0 +1,293 @@
+/* Moving spool files to the store: PutObject or multipart with parallel parts, the queue
+ * and its worker threads, and the drain at exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "uploader/up_priv.h"
+
+typedef struct mpu {
+	const s3_api *api;
+	s3_client *c;
+	const char *bucket, *key, *upload_id;
+	int fd;
+	uint64_t size, part_size;
+	int nparts;
+	atomic_int next;         /* next part number to take */
+	atomic_int failed;       /* first error (-errno) */
+	s3_part *parts;
+} mpu;
+
+static void *part_worker(void *arg)
+{
+	mpu *m = arg;
+	if (up.hooks.thread_start)
+		up.hooks.thread_start();
+	for (int n; !atomic_load(&m->failed) && (n = atomic_fetch_add(&m->next, 1)) <= m->nparts;) {
+		uint64_t off = (uint64_t)(n - 1) * m->part_size;
+		uint64_t len = m->size - off < m->part_size ? m->size - off : m->part_size;
+		s3_error err;
+		int rc = m->api->mpu_part_fd(m->c, m->bucket, m->key, m->upload_id, n, m->fd,
+					     (off_t)off, len, &m->parts[n - 1], &err);
+		if (rc < 0) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&m->failed, &zero, rc);
+		}
+	}
+	return NULL;
+}
+
+/* Multipart: parts of part_size (grown so there are at most 10,000), part_concurrency at a
+ * time, then complete; abort on any failure so no parts are left billed. */
+static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, const char *key,
+			 int fd, uint64_t size)
+{
+	mpu m = { .api = api, .c = c, .bucket = ur->cfg->bucket, .key = key, .fd = fd,
+		  .size = size, .part_size = ur->cfg->part_size };
+	if ((size + m.part_size - 1) / m.part_size > S3_MAX_PARTS)
+		m.part_size = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+	m.nparts = (int)((size + m.part_size - 1) / m.part_size);
+	atomic_init(&m.next, 1);
+	atomic_init(&m.failed, 0);
+	char upload_id[S3_UPLOAD_ID_MAX];
+	s3_error err;
+	int rc = api->mpu_create(c, ur->cfg->bucket, key, upload_id, &err);
+	if (rc < 0)
+		return rc;
+	m.upload_id = upload_id;
+	m.parts = calloc((size_t)m.nparts, sizeof *m.parts);
+	if (!m.parts) {
+		api->mpu_abort(c, ur->cfg->bucket, key, upload_id, &err);
+		return -ENOMEM;
+	}
+	unsigned helpers = ur->cfg->part_concurrency - 1;
+	pthread_t threads[64];
+	unsigned started = 0;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; started < helpers && started < 64 && (int)started + 1 < m.nparts; started++)
+		if (pthread_create(&threads[started], NULL, part_worker, &m) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	part_worker(&m);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	rc = atomic_load(&m.failed);
+	if (rc == 0)
+		rc = api->mpu_complete(c, ur->cfg->bucket, key, upload_id, m.parts, m.nparts, NULL,
+				       &err);
+	if (rc < 0)
+		api->mpu_abort(c, ur->cfg->bucket, key, upload_id, &err);
+	free(m.parts);
+	return rc;
+}
+
+int up_put(const up_route *ur, const char *key, const char *data, int *attempts)
+{
+	int rc;
+	s3_client *c = up_client(ur, &rc);
+	const s3_api *api = s3_dl();
+	if (!c || !api)
+		return rc ? rc : -ENOSYS;
+	int fd = open(data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	(*attempts)++;
+	uint64_t size = (uint64_t)st.st_size;
+	if (size >= ur->cfg->multipart_threshold) {
+		rc = put_multipart(ur, api, c, key, fd, size);
+	} else {
+		s3_error err;
+		rc = api->put_fd(c, ur->cfg->bucket, key, fd, 0, size, NULL, &err);
+		if (rc < 0 && rc != -ECANCELED) {
+			char msg[512];
+			log_error("write route %s: upload of s3://%s/%s failed: %s", ur->cfg->local,
+				  ur->cfg->bucket, key, api->error_str(&err, msg, sizeof msg));
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* Ends an upload of f (caller holds up.lock): done, again, or failed. */
+static void finish(up_file *f, int rc, const char *uploaded_key, int attempts)
+{
+	const s3_api *api = s3_dl();
+	int err;
+	s3_client *c = up_client(f->ur, &err);
+	if (rc == 0 && (f->removed || strcmp(uploaded_key, f->key) != 0) && api && c) {
+		/* Unlinked or renamed while it was on its way: that key must not stay. */
+		s3_error e;
+		api->delete(c, f->ur->cfg->bucket, uploaded_key, &e);
+	}
+	if (f->removed) {
+		/* Already out of the pending hash (unlink or replacement took it out). */
+		up_discard(f->data, f->meta);
+		if (f->refs == 0)
+			free(f);
+		else
+			f->state = UP_WRITING;
+	} else if (rc == 0 && !f->again && strcmp(uploaded_key, f->key) == 0) {
+		up.uploaded++;
+		struct stat st;
+		if (stat(f->data, &st) == 0)
+			up.uploaded_bytes += (uint64_t)st.st_size;
+		HASH_DEL(up.pending, f);
+		up_discard(f->data, f->meta);
+		free(f);
+	} else if (rc == 0 || f->again) {
+		f->again = 0;
+		f->state = UP_WRITING;
+		if (f->refs == 0)
+			up_enqueue(f);
+	} else {
+		f->state = UP_FAILED;
+		up.failed++;
+		up_write_meta(f, "failed", (unsigned)attempts);
+		log_error("write route %s: s3://%s/%s was not uploaded (%s); the data stays in %s "
+			  "for `rwsplit recover`", f->ur->cfg->local, f->ur->cfg->bucket, f->key,
+			  strerror(-rc), f->data);
+	}
+	pthread_cond_broadcast(&up.changed);
+}
+
+int up_upload_now(up_file *f)
+{
+	char key[RT_KEY_MAX + 1];
+	memcpy(key, f->key, sizeof key);
+	f->state = UP_UPLOADING;
+	pthread_mutex_unlock(&up.lock);
+	int attempts = 0;
+	int rc = up_put(f->ur, key, f->data, &attempts);
+	pthread_mutex_lock(&up.lock);
+	return rc;
+}
+
+static void *worker(void *unused)
+{
+	(void)unused;
+	if (up.hooks.thread_start)
+		up.hooks.thread_start();
+	pthread_mutex_lock(&up.lock);
+	for (;;) {
+		while (!up.queue)
+			pthread_cond_wait(&up.changed, &up.lock);
+		up_file *f = up.queue;
+		up.queue = f->next;
+		if (!up.queue)
+			up.queue_tail = NULL;
+		up.busy++;
+		char key[RT_KEY_MAX + 1];
+		memcpy(key, f->key, sizeof key);
+		int rc = f->removed ? 0 : up_upload_now(f);
+		finish(f, rc, key, 1);
+		up.busy--;
+		pthread_cond_broadcast(&up.changed);
+	}
+	return NULL;
+}
+
+static unsigned max_workers(void)
+{
+	unsigned n = 1;
+	for (size_t i = 0; i < up.cfg->nroutes; i++)
+		if (up.cfg->routes[i].mode == CFG_WRITE && up.cfg->routes[i].upload_workers > n)
+			n = up.cfg->routes[i].upload_workers;
+	return n;
+}
+
+void up_enqueue(up_file *f)
+{
+	f->state = UP_QUEUED;
+	f->next = NULL;
+	if (up.queue_tail)
+		up.queue_tail->next = f;
+	else
+		up.queue = f;
+	up.queue_tail = f;
+	if (up.workers < max_workers() && up.workers <= up.busy) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, worker, NULL) == 0)
+			up.workers++;
+		pthread_attr_destroy(&attr);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pthread_cond_broadcast(&up.changed);
+}
+
+static uint32_t drain_timeout_ms(void)
+{
+	uint32_t ms = 0;
+	for (size_t i = 0; i < up.cfg->nroutes; i++)
+		if (up.cfg->routes[i].mode == CFG_WRITE && up.cfg->routes[i].drain_timeout_ms > ms)
+			ms = up.cfg->routes[i].drain_timeout_ms;
+	return ms;
+}
+
+void up_drain(void)
+{
+	if (!up.cfg)
+		return;
+	pthread_mutex_lock(&up.lock);
+	if (up.drained) {
+		pthread_mutex_unlock(&up.lock);
+		return;
+	}
+	up.drained = 1;
+	/* Files still open at exit are closed by the kernel: upload them too. */
+	pid_t me = getpid();
+	for (up_file *f = up.pending, *next; f; f = next) {
+		next = f->hh.next;
+		if (f->owner == me && f->state == UP_WRITING && !f->removed)
+			up_enqueue(f);
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	uint32_t ms = drain_timeout_ms();
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	while ((up.queue || up.busy) &&
+	       pthread_cond_timedwait(&up.changed, &up.lock, &deadline) == 0)
+		;
+	unsigned long pending = 0;
+	for (up_file *f = up.pending; f; f = f->hh.next)
+		if (f->owner == me)
+			pending++;
+	int any = up.uploaded || up.failed || pending;
+	if (any)
+		log_info("write summary: %llu files uploaded (%llu bytes), %lu pending, %llu failed",
+			 (unsigned long long)up.uploaded, (unsigned long long)up.uploaded_bytes,
+			 pending, (unsigned long long)up.failed);
+	if (pending)
+		log_warn("write: %lu upload%s did not finish before exit; the data stays in the "
+			 "spool: run `rwsplit recover`", pending, pending == 1 ? "" : "s");
+	for (size_t i = 0; i < up.cfg->nroutes; i++)
+		if (up.cfg->routes[i].mode == CFG_WRITE)
+			up_spool_tidy(&up.routes[i]);
+	pthread_mutex_unlock(&up.lock);
+}
