@@ -51,12 +51,15 @@ static int open_write_route(const pl_target *t, int flags)
 			fd = -errno;
 		is_dir = fd >= 0;
 	}
-	if (fd >= 0 && (spool || is_dir)) {
+	if (fd >= 0) {
+		/* Every fd is tracked, read-only copies included, so fstat agrees with stat. */
 		struct stat st = { 0 };
 		PL_REAL(fstat)(fd, &st);
+		if (!spool && !is_dir)
+			up_stat(t->route, t->rest, &st);
 		pl_write_identity(t, &st);
-		pl_fd *e = pl_fd_new(is_dir ? PL_FD_DIR : PL_FD_SPOOL, t->route, t->rest, fd, &st,
-				     NULL);
+		pl_fd *e = pl_fd_new(is_dir ? PL_FD_DIR : spool ? PL_FD_SPOOL : PL_FD_FILE, t->route,
+				     t->rest, fd, &st, NULL);
 		if (e)
 			e->spool = spool;
 		if (!e || pl_fd_install(fd, e) < 0) {
@@ -382,11 +385,18 @@ PL_EXPORT FILE *fdopen(int fd, const char *mode)
 	return PL_REAL(fdopen)(fd, mode);
 }
 
-/* fclose() and closedir() close their fd inside libc, past the close symbol. */
+/* fclose() and closedir() close their fd inside libc, past the close symbol. A stream on a
+ * file being written is flushed first: forgetting the fd queues its upload, which must see
+ * what stdio still buffers. */
 PL_EXPORT int fclose(FILE *f)
 {
-	if (f && atomic_load_explicit(&pl_fd_count, memory_order_relaxed) > 0)
+	pl_fd *e;
+	if (f && atomic_load_explicit(&pl_fd_count, memory_order_relaxed) > 0 &&
+	    (e = pl_fd_get(fileno(f))) != NULL) {
+		if (e->spool)
+			fflush(f);
 		forget_before_close(fileno(f));
+	}
 	return PL_REAL(fclose)(f);
 }
 

@@ -20,15 +20,15 @@
 
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 is stat on this ABI");
 
-/* Read routes look read-only and belong to the caller, whoever filled the cache. */
-static mode_t present_mode(mode_t m)
+/* Read routes look read-only, write routes writable; both belong to the caller. */
+static mode_t present_mode(mode_t m, int writable)
 {
-	return (m & S_IFMT) | (S_ISDIR(m) ? 0555 : 0444);
+	return (m & S_IFMT) | (S_ISDIR(m) ? 0555 : 0444) | (writable ? 0200 : 0);
 }
 
-static void present(struct stat *st)
+static void present(struct stat *st, int writable)
 {
-	st->st_mode = present_mode(st->st_mode);
+	st->st_mode = present_mode(st->st_mode, writable);
 	st->st_uid = pl_uid;
 	st->st_gid = pl_gid;
 	if (S_ISREG(st->st_mode)) {
@@ -58,9 +58,14 @@ static int fstat_fd(int fd, struct stat *st)
 		return r; /* closed behind our back and reused: not ours any more */
 	st->st_dev = e->dev;
 	st->st_ino = e->ino;
+	int writable = e->route->mode == CFG_WRITE;
 	if (e->kind == PL_FD_FILE)
 		st->st_mtim = e->mtime; /* not the cache file's, which moves while it fills */
-	present(st);
+	if (e->kind == PL_FD_SPOOL) {
+		present(st, 1);
+		return r; /* the file being written: its own size, blocks and times */
+	}
+	present(st, writable);
 	return r;
 }
 
@@ -95,7 +100,7 @@ static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 		return PL_REAL(fstatat)(p.dirfd, p.path, st, flags);
 	if (PL_REAL(fstatat)(AT_FDCWD, p.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
-	present(st);
+	present(st, 0);
 	errno = saved;
 	return 0;
 }
@@ -208,7 +213,7 @@ PL_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
 
 static void present_statx(struct statx *sx, const pl_fd *e)
 {
-	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode);
+	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode, e && e->route->mode == CFG_WRITE);
 	sx->stx_uid = pl_uid;
 	sx->stx_gid = pl_gid;
 	if (S_ISREG(sx->stx_mode)) {

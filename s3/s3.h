@@ -133,6 +133,12 @@ S3_API int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, co
 S3_API int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		 s3_error *err);
 
+/* In-progress multipart uploads of keys starting with prefix (ListMultipartUploads, first
+ * 1000). cb gets each key and upload id; returning non-zero stops. */
+typedef int (*s3_upload_cb)(void *arg, const char *key, const char *upload_id);
+S3_API int s3_mpu_list(s3_client *c, const char *bucket, const char *prefix, s3_upload_cb cb,
+		       void *arg, s3_error *err);
+
 /* One line for a log: "NoSuchKey (404) ... request-id X" from err. */
 S3_API const char *s3_error_str(const s3_error *err, char *buf, size_t len);
 

@@ -12,7 +12,8 @@
 typedef struct s3_api {
 #define S3_API_FUNCTIONS(X) \
 	X(client_new) X(client_after_fork) X(error_str) X(head_object) X(get_fd) X(put_fd) \
-	X(delete) X(copy) X(list) X(mpu_create) X(mpu_part_fd) X(mpu_complete) X(mpu_abort)
+	X(delete) X(copy) X(list) X(mpu_create) X(mpu_part_fd) X(mpu_complete) X(mpu_abort) \
+	X(mpu_list)
 #define S3_API_SLOT(name) __typeof__(s3_##name) *name;
 	S3_API_FUNCTIONS(S3_API_SLOT)
 #undef S3_API_SLOT

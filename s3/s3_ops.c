@@ -295,6 +295,21 @@ int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, const cha
 	return rc;
 }
 
+int s3_mpu_list(s3_client *c, const char *bucket, const char *prefix, s3_upload_cb cb,
+		void *arg, s3_error *err)
+{
+	s3_request r = { .method = "GET", .bucket = bucket, .range_len = S3_TO_END,
+			 .sink = S3_SINK_MEM };
+	query(&r, "uploads", NULL);
+	if (prefix && *prefix)
+		query(&r, "prefix", prefix);
+	int rc = s3_perform(c, &r, err);
+	if (rc == 0)
+		rc = s3_xml_uploads(sb_str(&r.mem), r.mem.len, cb, arg);
+	s3_request_free(&r);
+	return rc;
+}
+
 int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		 s3_error *err)
 {

@@ -277,6 +277,24 @@ int s3_xml_etag_result(const char *body, size_t len, char *etag, s3_error *err)
 	return rc;
 }
 
+int s3_xml_uploads(const char *body, size_t len, s3_upload_cb cb, void *arg)
+{
+	xmlDocPtr doc = parse(body, len);
+	xmlNodePtr root = doc ? root_named(doc, "ListMultipartUploadsResult") : NULL;
+	int rc = root ? 0 : -EIO;
+	for (xmlNodePtr n = root ? root->children : NULL; n && rc == 0; n = n->next) {
+		if (!is_element(n, "Upload"))
+			continue;
+		char *key = text_of(child(n, "Key"));
+		char *id = text_of(child(n, "UploadId"));
+		rc = key && id && *key && *id ? cb(arg, key, id) : -EIO;
+		free(key);
+		free(id);
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}
+
 static void xml_escape(sb *out, const char *s)
 {
 	for (; *s; s++) {

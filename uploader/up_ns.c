@@ -467,8 +467,9 @@ void up_fork_child(void)
 	 * parent's queue and spool directories stay the parent's. */
 	pthread_mutex_init(&up.lock, NULL);
 	pthread_cond_init(&up.changed, NULL);
+	up_clients_after_fork();
 	up.queue = up.queue_tail = NULL;
-	up.workers = up.busy = 0;
+	up.workers = up.busy = up.recovering = 0;
 	up.uploaded = up.uploaded_bytes = up.failed = 0;
 	up.drained = 0;
 	for (size_t i = 0; up.cfg && i < up.cfg->nroutes; i++) {

@@ -55,6 +55,7 @@ typedef struct up_state_t {
 	up_file *pending;        /* hash: files written and not yet uploaded */
 	up_file *queue, *queue_tail;
 	unsigned workers, busy;
+	unsigned recovering;     /* recovery threads running */
 	int drained;
 	uint64_t uploaded, uploaded_bytes, failed;
 } up_state_t;
@@ -80,8 +81,11 @@ void up_hkey(const up_route *ur, const char *key, char *out, size_t cap);
 up_file *up_find(const up_route *ur, const char *key);
 
 /* Uploads a spool file to bucket/key: PutObject, or multipart with parallel parts at or
- * above the route's threshold. Returns 0 or -errno. */
-int up_put(const up_route *ur, const char *key, const char *data, int *attempts);
+ * above the route's threshold. A multipart upload's id is appended to the journal record
+ * meta (when not NULL) so that recovery can abort it if this process dies midway. Returns 0
+ * or -errno. */
+int up_put(const up_route *ur, const char *key, const char *data, const char *meta,
+	   int *attempts);
 
 /* Queues f (caller holds up.lock) and makes sure a worker will take it. */
 void up_enqueue(up_file *f);
@@ -94,6 +98,13 @@ int up_upload_now(up_file *f);
 void up_discard(const char *data, const char *meta);
 
 s3_client *up_client(const up_route *ur, int *err);
+
+/* In a forked child: drop the parent's pooled connections from the uploader's clients. */
+void up_clients_after_fork(void);
+
+/* Uploads what dead processes (killed workers, say) left in the spools this process uses;
+ * on the calling thread. Caller must not hold up.lock. */
+void up_recover_dead(void);
 
 /* At exit: removes this process's listing directories and, when no upload is left in it,
  * its spool directory. Caller holds up.lock. */

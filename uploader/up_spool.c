@@ -73,12 +73,21 @@ up_file *up_find(const up_route *ur, const char *key)
 	return f;
 }
 
+/* One client per store. The reader keeps its own, so the two never depend on each other. */
+static s3_client **clients;
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void up_clients_after_fork(void)
+{
+	pthread_mutex_init(&clients_lock, NULL);
+	const s3_api *api = s3_dl_loaded();
+	for (size_t i = 0; api && clients && i < up.cfg->nstores; i++)
+		if (clients[i])
+			api->client_after_fork(clients[i]); /* the parent's connections stay its */
+}
+
 s3_client *up_client(const up_route *ur, int *err)
 {
-	/* One client per store, shared with the reader's, lives in the reader's table; the
-	 * uploader keeps its own so the two never depend on each other. */
-	static s3_client **clients;
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	const s3_api *api = s3_dl();
 	*err = 0;
 	if (!api) {
@@ -86,7 +95,7 @@ s3_client *up_client(const up_route *ur, int *err)
 		return NULL;
 	}
 	size_t i = (size_t)(ur->cfg->store - up.cfg->stores);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&clients_lock);
 	if (!clients)
 		clients = calloc(up.cfg->nstores, sizeof *clients);
 	s3_client *c = clients ? clients[i] : NULL;
@@ -101,7 +110,7 @@ s3_client *up_client(const up_route *ur, int *err)
 			clients[i] = c;
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&clients_lock);
 	if (!clients)
 		*err = -ENOMEM;
 	return c;
@@ -176,6 +185,21 @@ void up_discard(const char *data, const char *meta)
 	unlink(meta);
 }
 
+typedef struct abort_ctx {
+	up_route *ur;
+	s3_client *c;
+	const char *key;
+} abort_ctx;
+
+static int abort_listed(void *arg, const char *key, const char *upload_id)
+{
+	abort_ctx *ac = arg;
+	s3_error e;
+	if (strcmp(key, ac->key) == 0)
+		s3_dl()->mpu_abort(ac->c, ac->ur->cfg->bucket, key, upload_id, &e);
+	return 0;
+}
+
 /* Uploads every journaled file of a dead process's directory. Returns how many remain. */
 static long recover_dir(up_route *ur, const char *dir)
 {
@@ -195,7 +219,16 @@ static long recover_dir(up_route *ur, const char *dir)
 			continue;
 		FILE *m = fopen(meta, "re");
 		key[0] = '\0';
-		while (m && fgets(line, sizeof line, m))
+		char upload_ids[4][S3_UPLOAD_ID_MAX];
+		int nids = 0;
+		while (m && fgets(line, sizeof line, m)) {
+			if (strncmp(line, "upload_id=", 10) == 0 && nids < 4) {
+				size_t ilen = strcspn(line + 10, "\n");
+				if (ilen > 0 && ilen < S3_UPLOAD_ID_MAX) {
+					memcpy(upload_ids[nids], line + 10, ilen);
+					upload_ids[nids++][ilen] = '\0';
+				}
+			}
 			if (strncmp(line, "key=", 4) == 0) {
 				size_t klen = strcspn(line + 4, "\n");
 				if (klen < sizeof key) {
@@ -203,15 +236,29 @@ static long recover_dir(up_route *ur, const char *dir)
 					key[klen] = '\0';
 				}
 			}
+		}
 		if (m)
 			fclose(m);
 		unescape_key(key);
+		/* A multipart upload the dead process started would linger (and be billed). "?"
+		 * marks one whose id it never learned: those of the key are found by listing. */
+		int crc;
+		s3_client *c = nids && key[0] ? up_client(ur, &crc) : NULL;
+		for (int i = 0; c && i < nids; i++) {
+			s3_error e;
+			if (strcmp(upload_ids[i], "?") != 0) {
+				s3_dl()->mpu_abort(c, ur->cfg->bucket, key, upload_ids[i], &e);
+			} else {
+				abort_ctx ac = { ur, c, key };
+				s3_dl()->mpu_list(c, ur->cfg->bucket, key, abort_listed, &ac, &e);
+			}
+		}
 		if (!key[0] || access(data, F_OK) != 0) {
 			up_discard(data, meta); /* a record without data (or the reverse) is done */
 			continue;
 		}
 		int attempts = 0;
-		int rc = up_put(ur, key, data, &attempts);
+		int rc = up_put(ur, key, data, meta, &attempts);
 		if (rc == 0) {
 			log_info("recovered s3://%s/%s from %s", ur->cfg->bucket, key, dir);
 			up_discard(data, meta);
@@ -266,7 +313,18 @@ static void *recover_thread(void *arg)
 	if (up.hooks.thread_start)
 		up.hooks.thread_start();
 	recover_route(arg);
+	pthread_mutex_lock(&up.lock);
+	up.recovering--;
+	pthread_cond_broadcast(&up.changed);
+	pthread_mutex_unlock(&up.lock);
 	return NULL;
+}
+
+void up_recover_dead(void)
+{
+	for (size_t i = 0; up.cfg && i < up.cfg->nroutes; i++)
+		if (up.cfg->routes[i].mode == CFG_WRITE && up.routes[i].prepared)
+			recover_route(&up.routes[i]);
 }
 
 int up_prepare(up_route *ur)
@@ -278,17 +336,23 @@ int up_prepare(up_route *ur)
 		clock_gettime(CLOCK_REALTIME, &now);
 		snprintf(ur->mine, sizeof ur->mine, "%s/p%d-%lld%03ld", ur->root, (int)getpid(),
 			 (long long)now.tv_sec, now.tv_nsec / 1000000);
-		char lock[PATH_MAX + 8];
-		snprintf(lock, sizeof lock, "%s/lock", ur->mine);
-		rc = mkdirs(ur->mine);
+		/* Built under another name and renamed once its lock is held: recovery looks at
+		 * "p*" directories only, and must never find one whose lock is free while its
+		 * owner is alive. */
+		char building[PATH_MAX], lock[PATH_MAX + 8];
+		snprintf(building, sizeof building, "%s/.new-%d", ur->root, (int)getpid());
+		snprintf(lock, sizeof lock, "%s/lock", building);
+		rc = mkdirs(building);
 		if (rc == 0) {
 			ur->lock_fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-			if (ur->lock_fd < 0 || flock(ur->lock_fd, LOCK_EX) < 0)
+			if (ur->lock_fd < 0 || flock(ur->lock_fd, LOCK_EX) < 0 ||
+			    rename(building, ur->mine) < 0)
 				rc = -errno;
 		}
 		if (rc == 0) {
 			ur->prepared = 1;
 			start_recovery = 1;
+			up.recovering++;
 			if (up.hooks.first_use)
 				up.hooks.first_use();
 		} else {
@@ -303,8 +367,12 @@ int up_prepare(up_route *ur)
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, recover_thread, ur) != 0)
+		if (pthread_create(&t, &attr, recover_thread, ur) != 0) {
 			log_warn("write route %s: cannot start spool recovery", ur->cfg->local);
+			pthread_mutex_lock(&up.lock);
+			up.recovering--;
+			pthread_mutex_unlock(&up.lock);
+		}
 		pthread_attr_destroy(&attr);
 	}
 	return rc;

@@ -47,8 +47,21 @@ static void *part_worker(void *arg)
 
 /* Multipart: parts of part_size (grown so there are at most 10,000), part_concurrency at a
  * time, then complete; abort on any failure so no parts are left billed. */
+/* Journals a multipart upload id (an append: the rest of the record stays valid). */
+static void journal_upload_id(const char *meta, const char *upload_id)
+{
+	int fd = meta ? open(meta, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return;
+	char line[S3_UPLOAD_ID_MAX + 16];
+	int n = snprintf(line, sizeof line, "upload_id=%s\n", upload_id);
+	if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) < 0)
+		log_debug("cannot journal upload id in %s", meta);
+	close(fd);
+}
+
 static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, const char *key,
-			 int fd, uint64_t size)
+			 int fd, uint64_t size, const char *meta)
 {
 	mpu m = { .api = api, .c = c, .bucket = ur->cfg->bucket, .key = key, .fd = fd,
 		  .size = size, .part_size = ur->cfg->part_size };
@@ -59,10 +72,14 @@ static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, co
 	atomic_init(&m.failed, 0);
 	char upload_id[S3_UPLOAD_ID_MAX];
 	s3_error err;
+	/* Journaled before the request: a process killed before it learns the id leaves an
+	 * upload that recovery must find by listing. */
+	journal_upload_id(meta, "?");
 	int rc = api->mpu_create(c, ur->cfg->bucket, key, upload_id, &err);
 	if (rc < 0)
 		return rc;
 	m.upload_id = upload_id;
+	journal_upload_id(meta, upload_id);
 	m.parts = calloc((size_t)m.nparts, sizeof *m.parts);
 	if (!m.parts) {
 		api->mpu_abort(c, ur->cfg->bucket, key, upload_id, &err);
@@ -91,7 +108,8 @@ static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, co
 	return rc;
 }
 
-int up_put(const up_route *ur, const char *key, const char *data, int *attempts)
+int up_put(const up_route *ur, const char *key, const char *data, const char *meta,
+	   int *attempts)
 {
 	int rc;
 	s3_client *c = up_client(ur, &rc);
@@ -110,7 +128,7 @@ int up_put(const up_route *ur, const char *key, const char *data, int *attempts)
 	(*attempts)++;
 	uint64_t size = (uint64_t)st.st_size;
 	if (size >= ur->cfg->multipart_threshold) {
-		rc = put_multipart(ur, api, c, key, fd, size);
+		rc = put_multipart(ur, api, c, key, fd, size, meta);
 	} else {
 		s3_error err;
 		rc = api->put_fd(c, ur->cfg->bucket, key, fd, 0, size, NULL, &err);
@@ -173,7 +191,7 @@ int up_upload_now(up_file *f)
 	f->state = UP_UPLOADING;
 	pthread_mutex_unlock(&up.lock);
 	int attempts = 0;
-	int rc = up_put(f->ur, key, f->data, &attempts);
+	int rc = up_put(f->ur, key, f->data, f->meta, &attempts);
 	pthread_mutex_lock(&up.lock);
 	return rc;
 }
@@ -271,9 +289,16 @@ void up_drain(void)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	while ((up.queue || up.busy) &&
+	while ((up.queue || up.busy || up.recovering) &&
 	       pthread_cond_timedwait(&up.changed, &up.lock, &deadline) == 0)
 		;
+	/* Workers this process started may have been killed (a pool's terminate) with files
+	 * in their spools: the last process out uploads them. */
+	if (getpid() == me && !up.recovering) {
+		pthread_mutex_unlock(&up.lock);
+		up_recover_dead();
+		pthread_mutex_lock(&up.lock);
+	}
 	unsigned long pending = 0;
 	for (up_file *f = up.pending; f; f = f->hh.next)
 		if (f->owner == me)
