@@ -60,6 +60,7 @@ static up_file *new_file(up_route *ur, const char *key)
 	snprintf(f->data, sizeof f->data, "%s/%u.data", ur->mine, n);
 	snprintf(f->meta, sizeof f->meta, "%s/%u.meta", ur->mine, n);
 	up_hkey(ur, key, f->hkey, sizeof f->hkey);
+	up_tomb_drop(ur, key);
 	return f;
 }
 

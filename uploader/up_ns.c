@@ -97,7 +97,7 @@ int up_stat(const cfg_route *r, const char *rest, struct stat *st)
 		return rc;
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, key);
-	rc = f ? stat(f->data, st) == 0 ? 0 : -errno : 1;
+	rc = f ? stat(f->data, st) == 0 ? 0 : -errno : up_tomb_has(ur, key) ? -ENOENT : 1;
 	pthread_mutex_unlock(&up.lock);
 	if (rc <= 0) {
 		if (rc == 0)
@@ -145,6 +145,8 @@ int up_unlink(const cfg_route *r, const char *rest)
 	if (f) {
 		HASH_DEL(up.pending, f);
 		f->removed = 1;
+		if (f->state == UP_UPLOADING)
+			up_tomb_add(ur, key);
 		if (f->refs == 0 && f->state == UP_FAILED) {
 			up_discard(f->data, f->meta);
 			free(f);
@@ -190,7 +192,11 @@ static int move_key(up_route *ur, const char *from, const char *to)
 {
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, from);
+	int in_flight = f && f->state == UP_UPLOADING;
+	if (in_flight)
+		up_tomb_add(ur, from); /* the upload under way may still create it */
 	if (f) {
+		up_tomb_drop(ur, to);
 		up_file *old = up_find(ur, to);
 		if (old && old != f) { /* replaced, as rename(2) replaces */
 			HASH_DEL(up.pending, old);
@@ -361,6 +367,7 @@ int up_rmdir(const cfg_route *r, const char *rest)
 typedef struct listing_ctx {
 	int dfd;
 	size_t prefix_len;
+	const up_route *ur;
 } listing_ctx;
 
 static void add_entry(int dfd, const char *name, size_t len, int dir, uint64_t size,
@@ -392,6 +399,11 @@ static int listing_entry(void *arg, const s3_list_entry *e)
 	size_t klen = strlen(e->key);
 	if (klen <= l->prefix_len)
 		return 0;
+	pthread_mutex_lock(&up.lock);
+	int gone = !e->is_prefix && up_tomb_has(l->ur, e->key);
+	pthread_mutex_unlock(&up.lock);
+	if (gone)
+		return 0;
 	add_entry(l->dfd, e->key + l->prefix_len, klen - l->prefix_len - (e->is_prefix ? 1 : 0),
 		  e->is_prefix, e->size, e->mtime);
 	return 0;
@@ -417,7 +429,7 @@ int up_listing_dir(const cfg_route *r, const char *rest, char *out, size_t cap)
 	if (mkdir(out, 0755) < 0)
 		return -errno;
 	listing_ctx l = { .dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-			  .prefix_len = strlen(prefix) };
+			  .prefix_len = strlen(prefix), .ur = ur };
 	if (l.dfd < 0)
 		return -errno;
 	s3_client *c;

@@ -46,6 +46,13 @@ struct up_route {
 	int prepared;
 };
 
+/* A key this process renamed away or unlinked while an upload of it may still land: hidden
+ * from listings and stat until that upload's own clean-up has deleted it. */
+typedef struct up_tomb {
+	char *hkey;
+	UT_hash_handle hh;
+} up_tomb;
+
 typedef struct up_state_t {
 	const cfg *cfg;
 	up_hooks hooks;
@@ -53,6 +60,7 @@ typedef struct up_state_t {
 	pthread_mutex_t lock;    /* everything below, and every up_file's mutable fields */
 	pthread_cond_t changed;  /* an upload finished */
 	up_file *pending;        /* hash: files written and not yet uploaded */
+	up_tomb *tombs;          /* hash by hkey */
 	up_file *queue, *queue_tail;
 	unsigned workers, busy;
 	unsigned recovering;     /* recovery threads running */
@@ -76,6 +84,11 @@ int up_key(const up_route *ur, const char *rest, int dir, char *key, size_t cap)
 
 /* "<route index>\n<key>", the pending hash key. */
 void up_hkey(const up_route *ur, const char *key, char *out, size_t cap);
+
+/* Tombstones (see up_tomb). Caller holds up.lock. */
+void up_tomb_add(const up_route *ur, const char *key);
+void up_tomb_drop(const up_route *ur, const char *key);
+int up_tomb_has(const up_route *ur, const char *key);
 
 /* Pending file for key, or NULL. Caller holds up.lock. */
 up_file *up_find(const up_route *ur, const char *key);

@@ -64,6 +64,44 @@ void up_hkey(const up_route *ur, const char *key, char *out, size_t cap)
 	snprintf(out, cap, "%zu\n%s", ur->index, key);
 }
 
+void up_tomb_add(const up_route *ur, const char *key)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	up_tomb *t = NULL;
+	HASH_FIND_STR(up.tombs, h, t);
+	if (t || !(t = calloc(1, sizeof *t)) || !(t->hkey = strdup(h))) {
+		if (t && !t->hkey)
+			free(t);
+		return;
+	}
+	HASH_ADD_KEYPTR(hh, up.tombs, t->hkey, strlen(t->hkey), t);
+}
+
+void up_tomb_drop(const up_route *ur, const char *key)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	up_tomb *t = NULL;
+	HASH_FIND_STR(up.tombs, h, t);
+	if (t) {
+		HASH_DEL(up.tombs, t);
+		free(t->hkey);
+		free(t);
+	}
+}
+
+int up_tomb_has(const up_route *ur, const char *key)
+{
+	if (!up.tombs)
+		return 0;
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	up_tomb *t = NULL;
+	HASH_FIND_STR(up.tombs, h, t);
+	return t != NULL;
+}
+
 up_file *up_find(const up_route *ur, const char *key)
 {
 	char h[RT_KEY_MAX + 24];

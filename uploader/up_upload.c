@@ -148,10 +148,12 @@ static void finish(up_file *f, int rc, const char *uploaded_key, int attempts)
 	const s3_api *api = s3_dl();
 	int err;
 	s3_client *c = up_client(f->ur, &err);
-	if (rc == 0 && (f->removed || strcmp(uploaded_key, f->key) != 0) && api && c) {
+	if ((f->removed || strcmp(uploaded_key, f->key) != 0) && api && c) {
 		/* Unlinked or renamed while it was on its way: that key must not stay. */
 		s3_error e;
-		api->delete(c, f->ur->cfg->bucket, uploaded_key, &e);
+		if (rc == 0)
+			api->delete(c, f->ur->cfg->bucket, uploaded_key, &e);
+		up_tomb_drop(f->ur, uploaded_key);
 	}
 	if (f->removed) {
 		/* Already out of the pending hash (unlink or replacement took it out). */
