@@ -107,16 +107,7 @@ int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_fil
 			return rc;
 		}
 		if (f->state == UP_QUEUED) {
-			/* Take it back off the queue; it goes back on at the last close. */
-			up_file **p = &up.queue;
-			up.queue_tail = NULL;
-			while (*p) {
-				if (*p == f)
-					*p = f->next;
-				else
-					up.queue_tail = *p, p = &(*p)->next;
-			}
-			f->state = UP_WRITING;
+			up_dequeue(f); /* back on the queue at the last close */
 		} else if (f->state == UP_UPLOADING) {
 			f->again = 1;
 		} else if (f->state == UP_FAILED) {

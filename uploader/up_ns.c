@@ -142,15 +142,18 @@ int up_unlink(const cfg_route *r, const char *rest)
 		return -EISDIR;
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, key);
+	int was_pending = f != NULL;
 	if (f) {
 		HASH_DEL(up.pending, f);
 		f->removed = 1;
 		if (f->state == UP_UPLOADING)
 			up_tomb_add(ur, key);
-		if (f->refs == 0 && f->state == UP_FAILED) {
-			up_discard(f->data, f->meta);
+		if (f->refs == 0 && f->state == UP_QUEUED)
+			up_dequeue(f);
+		/* The spool space is freed now: an upload under way reads through its own fd. */
+		up_discard(f->data, f->meta);
+		if (f->refs == 0 && f->state != UP_UPLOADING)
 			free(f);
-		}
 	}
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
@@ -159,7 +162,7 @@ int up_unlink(const cfg_route *r, const char *rest)
 		return rc;
 	s3_error e;
 	s3_object_info info;
-	if (!f && (rc = api->head_object(c, ur->cfg->bucket, key, &info, &e)) < 0)
+	if (!was_pending && (rc = api->head_object(c, ur->cfg->bucket, key, &info, &e)) < 0)
 		return rc == -ENOENT && is_dir(ur, rest, &rc) ? -EISDIR : rc;
 	return api->delete(c, ur->cfg->bucket, key, &e);
 }

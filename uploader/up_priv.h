@@ -103,6 +103,9 @@ int up_put(const up_route *ur, const char *key, const char *data, const char *me
 /* Queues f (caller holds up.lock) and makes sure a worker will take it. */
 void up_enqueue(up_file *f);
 
+/* Takes queued f off the queue (caller holds up.lock); it is then UP_WRITING. */
+void up_dequeue(up_file *f);
+
 /* Uploads f on the calling thread (fsync). Caller holds up.lock; it is released while the
  * data moves. */
 int up_upload_now(up_file *f);

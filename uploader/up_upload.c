@@ -256,6 +256,21 @@ void up_enqueue(up_file *f)
 	pthread_cond_broadcast(&up.changed);
 }
 
+void up_dequeue(up_file *f)
+{
+	up_file **p = &up.queue;
+	up.queue_tail = NULL;
+	while (*p) {
+		if (*p == f) {
+			*p = f->next;
+		} else {
+			up.queue_tail = *p;
+			p = &(*p)->next;
+		}
+	}
+	f->state = UP_WRITING;
+}
+
 static uint32_t drain_timeout_ms(void)
 {
 	uint32_t ms = 0;

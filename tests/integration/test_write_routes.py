@@ -1437,3 +1437,68 @@ def test_write_summary_line(wr, boto):
     assert quiet.returncode == 0 and quiet.stderr == b"", quiet.describe()
     assert_objects(boto, wr.bucket, {wr.key(f"s{i}.txt"): b"x" * (i * 1000 + 1)
                                      for i in range(3)})
+
+
+def test_threads_write_many_files(wr, boto):
+    """Eight threads each writing and renaming twenty files at once: every object lands with
+    its own bytes, once, and the spool is left clean."""
+    script = textwrap.dedent(r"""
+        import os, random, sys, threading
+        root = sys.argv[1]
+        def writer(t):
+            for i in range(20):
+                data = random.Random(f"{t}-{i}").randbytes(1000 + 97 * i)
+                tmp = os.path.join(root, f"t{t}", f"f{i}.tmp")
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.rename(tmp, tmp[:-4])
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local], timeout=120))
+    expected = {wr.key(f"t{t}/f{i}"): random.Random(f"{t}-{i}").randbytes(1000 + 97 * i)
+                for t in range(8) for i in range(20)}
+    assert_objects(boto, wr.bucket, expected, context=res.describe())
+    assert_spool_clean(wr.spool, res.describe())
+
+
+def test_full_spool_gives_enospc(make_wroute, bucket, boto, tmp_path):
+    """A spool on a 2 MiB tmpfs: writing 3 MiB fails with ENOSPC in the writer (the write is
+    native), nothing partial is uploaded under that key, and a small file still works."""
+    spool = tmp_path / "tiny-spool"
+    spool.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(spool)],
+                             capture_output=True, timeout=30)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        wr = make_wroute(bucket, spool=spool, create_spool=False)
+        script = textwrap.dedent(r"""
+            import errno, os, sys
+            root = sys.argv[1]
+            try:
+                with open(os.path.join(root, "big.bin"), "wb") as f:
+                    f.write(os.urandom(3 << 20))
+                print("big: written")
+            except OSError as e:
+                print("big:", errno.errorcode[e.errno])
+            try:
+                os.remove(os.path.join(root, "big.bin"))
+            except OSError:
+                pass
+            with open(os.path.join(root, "small.txt"), "w") as f:
+                f.write("still fine")
+            print("small: written")
+        """)
+        res = wr.run([sys.executable, "-c", script, wr.local], timeout=60)
+        assert res.returncode == 0, res.describe()
+        assert res.stdout.decode().split("\n")[:2] == ["big: ENOSPC", "small: written"], \
+            res.describe()
+        assert_objects(boto, wr.bucket, {wr.key("small.txt"): b"still fine"},
+                       context=res.describe())
+    finally:
+        subprocess.run(["umount", str(spool)], capture_output=True, timeout=30)
