@@ -14,6 +14,7 @@
 #include "preload/pl_fdtab.h"
 #include "preload/pl_symbols.h"
 #include "reader/rd.h"
+#include "s3/s3_dl.h"
 #include "uploader/up.h"
 
 int pl_active;
@@ -89,6 +90,7 @@ static void at_fork_parent(void)
 static void at_fork_child(void)
 {
 	pl_owner_pid = getpid();
+	s3_dl_after_fork();
 	up_fork_child();
 	rd_fork_child();
 }

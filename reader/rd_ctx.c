@@ -1,4 +1,4 @@
-/* Per-process reader state: route cache locations, store clients, counters, fork handling,
+/* Per-process reader state: route cache locations, counters, fork handling,
  * and rd_open, which sends each object to the whole-object or the background-fill path. */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +19,8 @@ int rd_init(const cfg *c, const rd_hooks *hooks)
 	rd.cfg = c;
 	if (hooks)
 		rd.hooks = *hooks;
-	pthread_mutex_init(&rd.lock, NULL);
 	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
-	rd.clients = calloc(c->nstores ? c->nstores : 1, sizeof *rd.clients);
-	if (!rd.routes || !rd.clients)
+	if (!rd.routes)
 		return -ENOMEM;
 	uid_t uid = geteuid();
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -99,25 +97,10 @@ int rd_route_prepare(rd_route *rr)
 
 s3_client *rd_client(const cfg_store *st, int *err)
 {
-	size_t i = (size_t)(st - rd.cfg->stores);
-	pthread_mutex_lock(&rd.lock);
-	s3_client *c = rd.clients[i];
-	*err = 0;
-	const s3_api *store = c ? NULL : s3_dl();
-	if (!c && !store) {
-		*err = -ENOSYS;
-	} else if (!c) {
-		s3_error e;
-		*err = store->client_new(st, &c, &e);
-		if (*err < 0) {
-			log_error("store %s: %s", st->endpoint, e.message[0] ? e.message
-									 : strerror(-*err));
-			c = NULL;
-		} else {
-			rd.clients[i] = c;
-		}
-	}
-	pthread_mutex_unlock(&rd.lock);
+	s3_error e;
+	s3_client *c = s3_dl_client(st, err, &e);
+	if (!c && *err != -ENOSYS)
+		log_error("store %s: %s", st->endpoint, e.message[0] ? e.message : strerror(-*err));
 	return c;
 }
 
@@ -194,7 +177,6 @@ void rd_exit_summary(void)
  * that does not exist there. */
 void rd_fork_prepare(void)
 {
-	pthread_mutex_lock(&rd.lock);
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_lock(&rd.routes[i].lock);
 	rd_pool_fork_prepare();
@@ -205,7 +187,6 @@ void rd_fork_parent(void)
 	rd_pool_fork_parent();
 	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
 		pthread_mutex_unlock(&rd.routes[i].lock);
-	pthread_mutex_unlock(&rd.lock);
 }
 
 void rd_fork_child(void)
@@ -213,11 +194,6 @@ void rd_fork_child(void)
 	rd_pool_fork_child();
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_init(&rd.routes[i].lock, NULL);
-	pthread_mutex_init(&rd.lock, NULL);
-	const s3_api *store = s3_dl_loaded();
-	for (size_t i = 0; store && rd.cfg && i < rd.cfg->nstores; i++)
-		if (rd.clients[i])
-			store->client_after_fork(rd.clients[i]);
 	/* Counters describe this process only. */
 	memset(&rd.stats, 0, sizeof rd.stats);
 }

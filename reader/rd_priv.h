@@ -53,8 +53,6 @@ typedef struct rd_state {
 	const cfg *cfg;
 	rd_hooks hooks;
 	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
-	s3_client **clients;     /* parallel to cfg->stores, created on first use */
-	pthread_mutex_t lock;    /* clients */
 	struct {
 		atomic_uint_fast64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists,
 			prefetched, prefetch_hits, evictions;

@@ -1,9 +1,11 @@
 #include "s3/s3_dl.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -63,6 +65,55 @@ void s3_dl_use(const s3_api *linked)
 	api = *linked;
 	loaded = &api;
 	pthread_once(&load_once, nothing);
+}
+
+typedef struct store_client {
+	const cfg_store *store;
+	s3_client *client;
+	struct store_client *next;
+} store_client;
+
+static store_client *clients;
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+s3_client *s3_dl_client(const cfg_store *st, int *err, s3_error *e)
+{
+	s3_error local;
+	if (!e)
+		e = &local;
+	memset(e, 0, sizeof *e);
+	*err = 0;
+	const s3_api *a = s3_dl();
+	if (!a) {
+		*err = -ENOSYS;
+		return NULL;
+	}
+	pthread_mutex_lock(&clients_lock);
+	store_client *sc = clients;
+	while (sc && sc->store != st)
+		sc = sc->next;
+	if (!sc && (sc = calloc(1, sizeof *sc)) != NULL) {
+		*err = a->client_new(st, &sc->client, e);
+		if (*err < 0) {
+			free(sc);
+			sc = NULL;
+		} else {
+			sc->store = st;
+			sc->next = clients;
+			clients = sc;
+		}
+	} else if (!sc) {
+		*err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&clients_lock);
+	return sc ? sc->client : NULL;
+}
+
+void s3_dl_after_fork(void)
+{
+	pthread_mutex_init(&clients_lock, NULL);
+	for (store_client *sc = clients; loaded && sc; sc = sc->next)
+		loaded->client_after_fork(sc->client);
 }
 
 const s3_api *s3_dl_loaded(void)

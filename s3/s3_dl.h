@@ -26,6 +26,15 @@ const s3_api *s3_dl(void);
 /* The client when already loaded, else NULL; never loads (for fork handlers). */
 const s3_api *s3_dl_loaded(void);
 
+/* The client of store st, created on first use and shared by everything in this process
+ * (reader and uploader alike). Returns NULL, with *err set to -errno and e (optional) filled,
+ * when the library cannot be loaded or the client cannot be made (no credentials). */
+s3_client *s3_dl_client(const cfg_store *st, int *err, s3_error *e);
+
+/* In a forked child: every client drops the connections it inherited (they stay the
+ * parent's). Call before the child uses any client. */
+void s3_dl_after_fork(void);
+
 /* For programs that link s3/ themselves (the rwsplit command): use these functions instead
  * of loading the library. Call before anything uses s3_dl(). */
 void s3_dl_use(const s3_api *linked);

@@ -482,7 +482,6 @@ void up_fork_child(void)
 	 * parent's queue and spool directories stay the parent's. */
 	pthread_mutex_init(&up.lock, NULL);
 	pthread_cond_init(&up.changed, NULL);
-	up_clients_after_fork();
 	up.queue = up.queue_tail = NULL;
 	up.workers = up.busy = up.recovering = 0;
 	up.uploaded = up.uploaded_bytes = up.failed = 0;

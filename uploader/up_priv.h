@@ -115,8 +115,6 @@ void up_discard(const char *data, const char *meta);
 
 s3_client *up_client(const up_route *ur, int *err);
 
-/* In a forked child: drop the parent's pooled connections from the uploader's clients. */
-void up_clients_after_fork(void);
 
 /* Uploads what dead processes (killed workers, say) left in the spools this process uses;
  * on the calling thread. Caller must not hold up.lock. */

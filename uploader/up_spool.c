@@ -111,46 +111,13 @@ up_file *up_find(const up_route *ur, const char *key)
 	return f;
 }
 
-/* One client per store. The reader keeps its own, so the two never depend on each other. */
-static s3_client **clients;
-static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void up_clients_after_fork(void)
-{
-	pthread_mutex_init(&clients_lock, NULL);
-	const s3_api *api = s3_dl_loaded();
-	for (size_t i = 0; api && clients && i < up.cfg->nstores; i++)
-		if (clients[i])
-			api->client_after_fork(clients[i]); /* the parent's connections stay its */
-}
-
 s3_client *up_client(const up_route *ur, int *err)
 {
-	const s3_api *api = s3_dl();
-	*err = 0;
-	if (!api) {
-		*err = -ENOSYS;
-		return NULL;
-	}
-	size_t i = (size_t)(ur->cfg->store - up.cfg->stores);
-	pthread_mutex_lock(&clients_lock);
-	if (!clients)
-		clients = calloc(up.cfg->nstores, sizeof *clients);
-	s3_client *c = clients ? clients[i] : NULL;
-	if (clients && !c) {
-		s3_error e;
-		*err = api->client_new(ur->cfg->store, &c, &e);
-		if (*err < 0) {
-			log_error("write route %s: %s", ur->cfg->local,
-				  e.message[0] ? e.message : strerror(-*err));
-			c = NULL;
-		} else {
-			clients[i] = c;
-		}
-	}
-	pthread_mutex_unlock(&clients_lock);
-	if (!clients)
-		*err = -ENOMEM;
+	s3_error e;
+	s3_client *c = s3_dl_client(ur->cfg->store, err, &e);
+	if (!c && *err != -ENOSYS)
+		log_error("write route %s: %s", ur->cfg->local,
+			  e.message[0] ? e.message : strerror(-*err));
 	return c;
 }
 
