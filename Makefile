@@ -51,7 +51,7 @@ $(LIB): $(call obj,$(PRELOAD_SRC) $(LIGHT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(PRELOAD_LDLIBS)
 
-$(S3LIB): $(call obj,$(S3_SRC) s3/s3_dso.c $(wildcard common/*.c))
+$(S3LIB): $(call obj,$(S3_SRC) s3/s3_dso.c common/log.c common/sb.c)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(S3_LDLIBS)
 

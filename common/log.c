@@ -82,7 +82,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	int n = snprintf(line, sizeof line, "rwsplit[%d] %s: ", (int)getpid(), level_names[level]);
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 	if (len > sizeof line - 2)

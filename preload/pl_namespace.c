@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "common/fs.h"
 #include "preload/pl_fdtab.h"
 #include "preload/pl_open.h"
 #include "preload/pl_route.h"
@@ -70,17 +71,11 @@ static int chdir_in_vfork_child(const pl_target *t, char *shadow, size_t cap)
 		return -ENAMETOOLONG;
 	if (PL_REAL(chdir)(shadow) == 0)
 		return 0;
-	for (char *p = shadow + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (PL_REAL(mkdir)(shadow, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
+	/* fs_mkdir_p's mkdir calls reach libc through our shim, which passes a shadow path
+	 * (outside every route) straight through. */
+	int rc = fs_mkdir_p(shadow, 0755);
+	if (rc < 0)
+		return rc;
 	return PL_REAL(chdir)(shadow) < 0 ? -errno : 0;
 }
 

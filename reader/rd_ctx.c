@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -79,7 +80,7 @@ int rd_route_prepare(rd_route *rr)
 	if (!rr->prepared) {
 		const char *dirs[] = { rr->tree, rr->obj, rr->lists, rr->tmp };
 		for (size_t i = 0; i < 4 && rc == 0; i++)
-			rc = rd_mkdir_p(dirs[i], 0700);
+			rc = fs_mkdir_p(dirs[i], 0700);
 		if (rc == 0)
 			rr->prepared = 1;
 		else

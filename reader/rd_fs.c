@@ -1,5 +1,4 @@
 /* Small filesystem helpers for the cache directories. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,57 +20,6 @@ int rd_lock(const char *path)
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	return fd;
-}
-
-int rd_mkdir_p(const char *path, mode_t mode)
-{
-	char p[PATH_MAX];
-	size_t len = strlen(path);
-	if (len >= sizeof p)
-		return -ENAMETOOLONG;
-	memcpy(p, path, len + 1);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*s = c;
-		if (!c)
-			return 0;
-	}
-}
-
-int rd_rm_rf_at(int parent, const char *name)
-{
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rd_rm_rf_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-int rd_rm_rf(const char *path)
-{
-	return rd_rm_rf_at(AT_FDCWD, path);
 }
 
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c)

@@ -3,10 +3,10 @@
  * restarted lazily in a forked child, which inherits no threads. */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/thread.h"
 #include "reader/rd_priv.h"
 
 #define POOL_MAX_THREADS 64
@@ -57,20 +57,10 @@ static unsigned max_threads(void)
 	return n > POOL_MAX_THREADS ? POOL_MAX_THREADS : n;
 }
 
-/* One more worker, with every signal blocked. Caller holds pool.lock. */
+/* One more worker. Caller holds pool.lock. */
 static int add_thread(void)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	pthread_t t;
-	int rc = pthread_create(&t, &attr, worker, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = thread_start(NULL, 256 * 1024, worker, NULL);
 	if (rc == 0)
 		pool.threads++;
 	return rc;

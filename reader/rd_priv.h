@@ -75,10 +75,6 @@ int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap);
 uint64_t rd_now_ms(void);
 
 /* Filesystem helpers (rd_fs.c). */
-int rd_mkdir_p(const char *path, mode_t mode);
-int rd_rm_rf(const char *path);
-/* Removes name (a file or a whole directory tree) relative to directory fd parent. */
-int rd_rm_rf_at(int parent, const char *name);
 /* Opens (creating) the lock file at path and takes an exclusive flock on it, waiting for any
  * other process or thread. Returns the fd (close it to unlock) or -errno. */
 int rd_lock(const char *path);

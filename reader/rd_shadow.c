@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -188,7 +189,7 @@ static int apply(const char *d, listing *l)
 	HASH_ITER(hh, seen, s, tmp) {
 		if (!s->keep) {
 			if (s->is_dir) {
-				rd_rm_rf_at(dfd, s->name);
+				fs_rm_rf_at(dfd, s->name);
 			} else {
 				unlinkat(dfd, s->name, 0);
 			}
@@ -308,9 +309,9 @@ static int list_now(rd_route *rr, const char *dir)
 	if (l.n == 0 && dir[0]) {
 		/* No object has this prefix (any more): the directory does not exist. */
 		if (lstat(d, &dst) == 0 && S_ISDIR(dst.st_mode))
-			rd_rm_rf(d);
+			fs_rm_rf(d);
 	} else {
-		rc = rd_mkdir_p(d, 0755);
+		rc = fs_mkdir_p(d, 0755);
 		if (rc == 0)
 			rc = apply(d, &l);
 	}

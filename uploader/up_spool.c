@@ -11,9 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/sb.h"
 #include "common/sha256.h"
+#include "common/thread.h"
 #include "uploader/up_priv.h"
 
 up_state_t up;
@@ -119,23 +121,6 @@ s3_client *up_client(const up_route *ur, int *err)
 		log_error("write route %s: %s", ur->cfg->local,
 			  e.message[0] ? e.message : strerror(-*err));
 	return c;
-}
-
-static int mkdirs(const char *path)
-{
-	char p[PATH_MAX];
-	snprintf(p, sizeof p, "%s", path);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*s = c;
-		if (!c)
-			return 0;
-	}
 }
 
 /* Escapes a key for the journal: %XX for '%', newlines and other control bytes. */
@@ -347,7 +332,7 @@ int up_prepare(up_route *ur)
 		char building[PATH_MAX], lock[PATH_MAX + 8];
 		snprintf(building, sizeof building, "%s/.new-%d", ur->root, (int)getpid());
 		snprintf(lock, sizeof lock, "%s/lock", building);
-		rc = mkdirs(building);
+		rc = fs_mkdir_p(building, 0700);
 		if (rc == 0) {
 			ur->lock_fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 			if (ur->lock_fd < 0 || flock(ur->lock_fd, LOCK_EX) < 0 ||
@@ -368,37 +353,14 @@ int up_prepare(up_route *ur)
 	pthread_mutex_unlock(&up.lock);
 	if (start_recovery) {
 		/* What a dead process left here is uploaded by the next one, in the background. */
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, recover_thread, ur) != 0) {
+		if (thread_start(NULL, 0, recover_thread, ur) != 0) {
 			log_warn("write route %s: cannot start spool recovery", ur->cfg->local);
 			pthread_mutex_lock(&up.lock);
 			up.recovering--;
 			pthread_mutex_unlock(&up.lock);
 		}
-		pthread_attr_destroy(&attr);
 	}
 	return rc;
-}
-
-/* Removes a listing directory: plain files and empty directories, one level. */
-static void remove_listing(int parent, const char *name)
-{
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    unlinkat(dirfd(d), de->d_name, 0) < 0)
-			unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
-	}
-	if (d)
-		closedir(d);
-	else if (fd >= 0)
-		close(fd);
-	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
 void up_spool_tidy(up_route *ur)
@@ -412,7 +374,7 @@ void up_spool_tidy(up_route *ur)
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, "ls.", 3) == 0)
-			remove_listing(dirfd(d), de->d_name);
+			fs_rm_rf_at(dirfd(d), de->d_name);
 		else if (strstr(de->d_name, ".data") || strstr(de->d_name, ".meta"))
 			left++;
 	}

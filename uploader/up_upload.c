@@ -2,7 +2,6 @@
  * and its worker threads, and the drain at exit. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/thread.h"
 #include "uploader/up_priv.h"
 
 typedef struct mpu {
@@ -88,13 +88,9 @@ static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, co
 	unsigned helpers = ur->cfg->part_concurrency - 1;
 	pthread_t threads[64];
 	unsigned started = 0;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; started < helpers && started < 64 && (int)started + 1 < m.nparts; started++)
-		if (pthread_create(&threads[started], NULL, part_worker, &m) != 0)
+		if (thread_start(&threads[started], 0, part_worker, &m) != 0)
 			break;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	part_worker(&m);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
@@ -241,17 +237,8 @@ void up_enqueue(up_file *f)
 		up.queue = f;
 	up.queue_tail = f;
 	if (up.workers < max_workers() && up.workers <= up.busy) {
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, worker, NULL) == 0)
+		if (thread_start(NULL, 0, worker, NULL) == 0)
 			up.workers++;
-		pthread_attr_destroy(&attr);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	pthread_cond_broadcast(&up.changed);
 }
