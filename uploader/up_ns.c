@@ -20,6 +20,43 @@ typedef struct vdir {
 } vdir;
 static vdir *vdirs;
 
+/* Adds the vdir of prefix (a key ending in '/') unless it exists. Caller holds up.lock.
+ * Returns 0 or -ENOMEM. */
+static int vdir_add(const up_route *ur, const char *prefix)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, prefix, h, sizeof h);
+	vdir *v = NULL;
+	HASH_FIND_STR(vdirs, h, v);
+	if (v)
+		return 0;
+	if (!(v = calloc(1, sizeof *v)) || !(v->hkey = strdup(h))) {
+		free(v);
+		return -ENOMEM;
+	}
+	HASH_ADD_KEYPTR(hh, vdirs, v->hkey, strlen(v->hkey), v);
+	return 0;
+}
+
+/* The directory that held a key (or a directory, "a/b/") removed or renamed away stays until
+ * rmdir, as on a disk, although the store has nothing left to show for it. Caller holds
+ * up.lock. */
+static void keep_parent(const up_route *ur, const char *key)
+{
+	char root[RT_KEY_MAX + 2], parent[RT_KEY_MAX + 2];
+	size_t n = strlen(key);
+	if (up_key(ur, "", 1, root, sizeof root) < 0 || n == 0 || n >= sizeof parent)
+		return;
+	memcpy(parent, key, n + 1);
+	if (parent[n - 1] == '/')
+		parent[--n] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (!slash || (size_t)(slash + 1 - parent) <= strlen(root))
+		return; /* the route root is always there */
+	slash[1] = '\0';
+	vdir_add(ur, parent);
+}
+
 static int store(const up_route *ur, s3_client **c, const s3_api **api)
 {
 	int rc;
@@ -47,29 +84,68 @@ static int pending_below(const up_route *ur, const char *prefix)
 	return 0;
 }
 
+/* Whether a vdir or a pending file is at or below prefix. Caller holds up.lock. */
+static int local_below(const up_route *ur, const char *prefix)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, prefix, h, sizeof h);
+	size_t n = strlen(h);
+	for (vdir *v = vdirs; v; v = v->hh.next)
+		if (strncmp(v->hkey, h, n) == 0)
+			return 1;
+	return pending_below(ur, prefix);
+}
+
+typedef struct live_count {
+	const up_route *ur;
+	uint64_t since;
+	int n;
+} live_count;
+
+static int count_live(void *arg, const s3_list_entry *e)
+{
+	live_count *l = arg;
+	pthread_mutex_lock(&up.lock);
+	if (!up_tomb_has(l->ur, e->key, l->since))
+		l->n++;
+	pthread_mutex_unlock(&up.lock);
+	return 0;
+}
+
+/* Whether the store holds a key below prefix that no tombstone (for a view at since) hides.
+ * With no tombstone below prefix one key answers; otherwise every key below is looked at.
+ * Caller holds up.lock; it is released during the LIST. Sets *err (0 or -errno). */
+static int store_below(const up_route *ur, const char *prefix, uint64_t since, int *err)
+{
+	int tombs = up_tomb_below(ur, prefix, since);
+	pthread_mutex_unlock(&up.lock);
+	s3_client *c;
+	const s3_api *api;
+	live_count l = { .ur = ur, .since = since };
+	s3_error e;
+	if ((*err = store(ur, &c, &api)) == 0)
+		*err = tombs ? api->list(c, ur->cfg->bucket, prefix, NULL, 0, count_live, &l, &e)
+			     : api->list(c, ur->cfg->bucket, prefix, "/", 1, count_entry, &l.n, &e);
+	pthread_mutex_lock(&up.lock);
+	return *err == 0 && l.n > 0;
+}
+
 /* A prefix is a directory when something is below it, here or in the store. */
 static int is_dir(const up_route *ur, const char *rest, int *err)
 {
-	char prefix[RT_KEY_MAX + 2], h[RT_KEY_MAX + 24];
+	char prefix[RT_KEY_MAX + 2];
 	*err = up_key(ur, rest, 1, prefix, sizeof prefix);
 	if (*err < 0)
 		return 0;
 	pthread_mutex_lock(&up.lock);
-	vdir *v = NULL;
-	up_hkey(ur, prefix, h, sizeof h);
-	HASH_FIND_STR(vdirs, h, v);
-	int found = v != NULL || pending_below(ur, prefix);
+	int found = local_below(ur, prefix);
+	if (!found) {
+		uint64_t since = up_view_begin();
+		found = store_below(ur, prefix, since, err);
+		up_view_end();
+	}
 	pthread_mutex_unlock(&up.lock);
-	if (found)
-		return 1;
-	s3_client *c;
-	const s3_api *api;
-	if ((*err = store(ur, &c, &api)) < 0)
-		return 0;
-	int n = 0;
-	s3_error e;
-	*err = api->list(c, ur->cfg->bucket, prefix, "/", 1, count_entry, &n, &e);
-	return *err == 0 && n > 0;
+	return found;
 }
 
 static void dir_stat(struct stat *st)
@@ -97,7 +173,7 @@ int up_stat(const cfg_route *r, const char *rest, struct stat *st)
 		return rc;
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, key);
-	rc = f ? stat(f->data, st) == 0 ? 0 : -errno : up_tomb_has(ur, key) ? -ENOENT : 1;
+	rc = f ? stat(f->data, st) == 0 ? 0 : -errno : up_tomb_has(ur, key, up.gen) ? -ENOENT : 1;
 	pthread_mutex_unlock(&up.lock);
 	if (rc <= 0) {
 		if (rc == 0)
@@ -164,7 +240,12 @@ int up_unlink(const cfg_route *r, const char *rest)
 	s3_object_info info;
 	if (!was_pending && (rc = api->head_object(c, ur->cfg->bucket, key, &info, &e)) < 0)
 		return rc == -ENOENT && is_dir(ur, rest, &rc) ? -EISDIR : rc;
-	return api->delete(c, ur->cfg->bucket, key, &e);
+	if ((rc = api->delete(c, ur->cfg->bucket, key, &e)) == 0) {
+		pthread_mutex_lock(&up.lock);
+		keep_parent(ur, key);
+		pthread_mutex_unlock(&up.lock);
+	}
+	return rc;
 }
 
 typedef struct key_list {
@@ -187,6 +268,47 @@ static int collect_key(void *arg, const s3_list_entry *e)
 		return -ENOMEM;
 	l->n++;
 	return 0;
+}
+
+typedef struct live_keys {
+	key_list *l;
+	const up_route *ur;
+	uint64_t since;
+} live_keys;
+
+/* Collects the keys no tombstone hides (a renamed-away name an upload may still create). */
+static int collect_live(void *arg, const s3_list_entry *e)
+{
+	live_keys *k = arg;
+	pthread_mutex_lock(&up.lock);
+	int gone = up_tomb_has(k->ur, e->key, k->since);
+	pthread_mutex_unlock(&up.lock);
+	return gone ? 0 : collect_key(k->l, e);
+}
+
+/* Renames the vdirs at and below prefix from to prefix to. Caller holds up.lock. Returns how
+ * many moved. */
+static int vdir_move(const up_route *ur, const char *from, const char *to)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, from, h, sizeof h);
+	size_t hn = strlen(h);
+	int n = 0;
+	for (vdir *v = vdirs, *next; v; v = next) {
+		next = v->hh.next;
+		if (strncmp(v->hkey, h, hn) != 0)
+			continue;
+		char dst[RT_KEY_MAX * 2 + 2];
+		snprintf(dst, sizeof dst, "%s%s", to, v->hkey + hn);
+		/* The analyzer loses track of uthash's head after a deletion that empties it. */
+		HASH_DEL(vdirs, v); // NOLINT(clang-analyzer-unix.Malloc)
+		free(v->hkey);
+		free(v);
+		if (strlen(dst) <= RT_KEY_MAX)
+			vdir_add(ur, dst); /* appended: the scan meets it last and skips it */
+		n++;
+	}
+	return n;
 }
 
 /* Moves one key: a pending file is retargeted (no data moves), an object copied and
@@ -255,6 +377,11 @@ int up_rename(const cfg_route *r, const char *from, const char *to, unsigned fla
 	if (rc < 0)
 		return rc;
 	rc = move_key(ur, kf, kt);
+	if (rc == 0) {
+		pthread_mutex_lock(&up.lock);
+		keep_parent(ur, kf);
+		pthread_mutex_unlock(&up.lock);
+	}
 	if (rc != -ENOENT)
 		return rc;
 	/* A directory: every key below it, pending files included. */
@@ -262,6 +389,8 @@ int up_rename(const cfg_route *r, const char *from, const char *to, unsigned fla
 	if ((rc = up_key(ur, from, 1, pf, sizeof pf)) < 0 ||
 	    (rc = up_key(ur, to, 1, pt, sizeof pt)) < 0)
 		return rc;
+	if (strncmp(pt, pf, strlen(pf)) == 0)
+		return -EINVAL; /* into itself */
 	key_list l = { 0 };
 	pthread_mutex_lock(&up.lock);
 	char h[RT_KEY_MAX + 24];
@@ -272,14 +401,18 @@ int up_rename(const cfg_route *r, const char *from, const char *to, unsigned fla
 		if (strncmp(f->hkey, h, hn) == 0)
 			collect_key(&l, &e);
 	}
+	int moved = vdir_move(ur, pf, pt);
+	live_keys live = { .l = &l, .ur = ur, .since = up_view_begin() };
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
 	if ((rc = store(ur, &c, &api)) == 0) {
 		s3_error e;
-		rc = api->list(c, ur->cfg->bucket, pf, NULL, 0, collect_key, &l, &e);
+		rc = api->list(c, ur->cfg->bucket, pf, NULL, 0, collect_live, &live, &e);
 	}
-	int moved = 0;
+	pthread_mutex_lock(&up.lock);
+	up_view_end();
+	pthread_mutex_unlock(&up.lock);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		char dst[RT_KEY_MAX * 2 + 2];
 		snprintf(dst, sizeof dst, "%s%s", pt, l.keys[i] + strlen(pf));
@@ -296,7 +429,14 @@ int up_rename(const cfg_route *r, const char *from, const char *to, unsigned fla
 	for (size_t i = 0; i < l.n; i++)
 		free(l.keys[i]);
 	free(l.keys);
-	return rc < 0 ? rc : moved ? 0 : -ENOENT;
+	if (rc < 0)
+		return rc;
+	if (!moved)
+		return -ENOENT;
+	pthread_mutex_lock(&up.lock);
+	keep_parent(ur, pf);
+	pthread_mutex_unlock(&up.lock);
+	return 0;
 }
 
 int up_mkdir(const cfg_route *r, const char *rest)
@@ -304,30 +444,17 @@ int up_mkdir(const cfg_route *r, const char *rest)
 	up_route *ur = up_route_of(r);
 	if (!*rest)
 		return -EEXIST;
-	char prefix[RT_KEY_MAX + 2], h[RT_KEY_MAX + 24];
+	char prefix[RT_KEY_MAX + 2];
 	int rc = up_key(ur, rest, 1, prefix, sizeof prefix);
 	if (rc < 0)
 		return rc;
 	struct stat st;
 	if (up_stat(r, rest, &st) == 0)
 		return -EEXIST;
-	vdir *v = calloc(1, sizeof *v);
-	up_hkey(ur, prefix, h, sizeof h);
-	if (!v || !(v->hkey = strdup(h))) {
-		free(v);
-		return -ENOMEM;
-	}
 	pthread_mutex_lock(&up.lock);
-	vdir *old = NULL;
-	HASH_FIND_STR(vdirs, h, old);
-	if (!old)
-		HASH_ADD_KEYPTR(hh, vdirs, v->hkey, strlen(v->hkey), v);
+	rc = vdir_add(ur, prefix);
 	pthread_mutex_unlock(&up.lock);
-	if (old) {
-		free(v->hkey);
-		free(v);
-	}
-	return 0;
+	return rc;
 }
 
 int up_rmdir(const cfg_route *r, const char *rest)
@@ -340,28 +467,29 @@ int up_rmdir(const cfg_route *r, const char *rest)
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&up.lock);
-	int busy = pending_below(ur, prefix);
-	vdir *v = NULL;
 	up_hkey(ur, prefix, h, sizeof h);
-	HASH_FIND_STR(vdirs, h, v);
+	size_t hn = strlen(h);
+	int busy = pending_below(ur, prefix);
+	for (vdir *v = vdirs; v && !busy; v = v->hh.next)
+		busy = strncmp(v->hkey, h, hn) == 0 && v->hkey[hn];
+	if (!busy) {
+		uint64_t since = up_view_begin();
+		busy = store_below(ur, prefix, since, &rc);
+		up_view_end();
+	}
+	vdir *v = NULL;
+	if (rc == 0 && !busy) {
+		HASH_FIND_STR(vdirs, h, v);
+		if (v)
+			HASH_DEL(vdirs, v);
+	}
 	pthread_mutex_unlock(&up.lock);
+	if (rc < 0)
+		return rc;
 	if (busy)
-		return -ENOTEMPTY;
-	s3_client *c;
-	const s3_api *api;
-	if ((rc = store(ur, &c, &api)) < 0)
-		return rc;
-	int n = 0;
-	s3_error e;
-	if ((rc = api->list(c, ur->cfg->bucket, prefix, "/", 1, count_entry, &n, &e)) < 0)
-		return rc;
-	if (n)
 		return -ENOTEMPTY;
 	if (!v)
 		return -ENOENT;
-	pthread_mutex_lock(&up.lock);
-	HASH_DEL(vdirs, v);
-	pthread_mutex_unlock(&up.lock);
 	free(v->hkey);
 	free(v);
 	return 0;
@@ -371,6 +499,8 @@ typedef struct listing_ctx {
 	int dfd;
 	size_t prefix_len;
 	const up_route *ur;
+	uint64_t since;          /* see up_view_begin */
+	key_list doubtful;       /* sub-directories with tombstones below them */
 } listing_ctx;
 
 static void add_entry(int dfd, const char *name, size_t len, int dir, uint64_t size,
@@ -403,13 +533,40 @@ static int listing_entry(void *arg, const s3_list_entry *e)
 	if (klen <= l->prefix_len)
 		return 0;
 	pthread_mutex_lock(&up.lock);
-	int gone = !e->is_prefix && up_tomb_has(l->ur, e->key);
+	int gone = !e->is_prefix && up_tomb_has(l->ur, e->key, l->since);
+	int doubtful = e->is_prefix && up_tomb_below(l->ur, e->key, l->since);
 	pthread_mutex_unlock(&up.lock);
 	if (gone)
 		return 0;
+	if (doubtful)
+		return collect_key(&l->doubtful, e); /* decided after the LIST */
 	add_entry(l->dfd, e->key + l->prefix_len, klen - l->prefix_len - (e->is_prefix ? 1 : 0),
 		  e->is_prefix, e->size, e->mtime);
 	return 0;
+}
+
+/* Pending files and mkdir'd directories one level below prefix, into dfd. Caller holds
+ * up.lock. */
+static void add_pending(const up_route *ur, const char *prefix, int dfd)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, prefix, h, sizeof h);
+	size_t hn = strlen(h);
+	for (up_file *f = up.pending; f; f = f->hh.next) {
+		if (strncmp(f->hkey, h, hn) != 0)
+			continue;
+		const char *name = f->hkey + hn, *slash = strchr(name, '/');
+		struct stat st;
+		uint64_t size = stat(f->data, &st) == 0 ? (uint64_t)st.st_size : 0;
+		add_entry(dfd, name, slash ? (size_t)(slash - name) : strlen(name), slash != NULL,
+			  size, 0);
+	}
+	for (vdir *v = vdirs; v; v = v->hh.next) {
+		if (strncmp(v->hkey, h, hn) != 0 || !v->hkey[hn])
+			continue;
+		const char *name = v->hkey + hn, *slash = strchr(name, '/');
+		add_entry(dfd, name, slash ? (size_t)(slash - name) : strlen(name), 1, 0, 0);
+	}
 }
 
 int up_listing_dir(const cfg_route *r, const char *rest, char *out, size_t cap)
@@ -435,33 +592,32 @@ int up_listing_dir(const cfg_route *r, const char *rest, char *out, size_t cap)
 			  .prefix_len = strlen(prefix), .ur = ur };
 	if (l.dfd < 0)
 		return -errno;
+	/* Pending files are listed before the LIST (one uploaded while it runs leaves the
+	 * pending hash but may be missing from the answer) and after it (their spool sizes win
+	 * over older objects of the same name). */
+	pthread_mutex_lock(&up.lock);
+	add_pending(ur, prefix, l.dfd);
+	l.since = up_view_begin();
+	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
 	if ((rc = store(ur, &c, &api)) == 0) {
 		s3_error e;
 		rc = api->list(c, ur->cfg->bucket, prefix, "/", 0, listing_entry, &l, &e);
 	}
-	/* Pending files and mkdir'd directories below rest, one level deep. */
 	pthread_mutex_lock(&up.lock);
-	char h[RT_KEY_MAX + 24];
-	up_hkey(ur, prefix, h, sizeof h);
-	size_t hn = strlen(h);
-	for (up_file *f = up.pending; f; f = f->hh.next) {
-		if (strncmp(f->hkey, h, hn) != 0)
-			continue;
-		const char *name = f->hkey + hn, *slash = strchr(name, '/');
-		struct stat st;
-		uint64_t size = stat(f->data, &st) == 0 ? (uint64_t)st.st_size : 0;
-		add_entry(l.dfd, name, slash ? (size_t)(slash - name) : strlen(name), slash != NULL,
-			  size, 0);
+	/* A sub-directory whose keys are all renamed away or unlinked is gone. */
+	for (size_t i = 0; rc == 0 && i < l.doubtful.n; i++) {
+		const char *sub = l.doubtful.keys[i];
+		if (local_below(ur, sub) || store_below(ur, sub, l.since, &rc))
+			add_entry(l.dfd, sub + l.prefix_len, strlen(sub) - l.prefix_len - 1, 1, 0, 0);
 	}
-	for (vdir *v = vdirs; v; v = v->hh.next) {
-		if (strncmp(v->hkey, h, hn) != 0 || !v->hkey[hn])
-			continue;
-		const char *name = v->hkey + hn, *slash = strchr(name, '/');
-		add_entry(l.dfd, name, slash ? (size_t)(slash - name) : strlen(name), 1, 0, 0);
-	}
+	up_view_end();
+	add_pending(ur, prefix, l.dfd);
 	pthread_mutex_unlock(&up.lock);
+	for (size_t i = 0; i < l.doubtful.n; i++)
+		free(l.doubtful.keys[i]);
+	free(l.doubtful.keys);
 	close(l.dfd);
 	return rc;
 }

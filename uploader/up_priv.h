@@ -47,9 +47,12 @@ struct up_route {
 };
 
 /* A key this process renamed away or unlinked while an upload of it may still land: hidden
- * from listings and stat until that upload's own clean-up has deleted it. */
+ * from listings and stat until that upload's own clean-up has deleted it. A listing whose
+ * LIST was answered before that delete must still hide it, so while listings run a dropped
+ * tombstone is kept with the generation it was dropped at. */
 typedef struct up_tomb {
 	char *hkey;
+	uint64_t dropped;        /* 0: in force; else up.gen when dropped */
 	UT_hash_handle hh;
 } up_tomb;
 
@@ -61,6 +64,8 @@ typedef struct up_state_t {
 	pthread_cond_t changed;  /* an upload finished */
 	up_file *pending;        /* hash: files written and not yet uploaded */
 	up_tomb *tombs;          /* hash by hkey */
+	uint64_t gen;            /* counts tombstone drops */
+	unsigned views;          /* LISTs of the store under way (up_view_begin) */
 	up_file *queue, *queue_tail;
 	unsigned workers, busy;
 	unsigned recovering;     /* recovery threads running */
@@ -85,10 +90,18 @@ int up_key(const up_route *ur, const char *rest, int dir, char *key, size_t cap)
 /* "<route index>\n<key>", the pending hash key. */
 void up_hkey(const up_route *ur, const char *key, char *out, size_t cap);
 
-/* Tombstones (see up_tomb). Caller holds up.lock. */
+/* Tombstones (see up_tomb). Caller holds up.lock. up_tomb_has tells whether key is hidden
+ * from a view of the store taken at generation since; up_tomb_below whether any key below
+ * prefix is. */
 void up_tomb_add(const up_route *ur, const char *key);
 void up_tomb_drop(const up_route *ur, const char *key);
-int up_tomb_has(const up_route *ur, const char *key);
+int up_tomb_has(const up_route *ur, const char *key, uint64_t since);
+int up_tomb_below(const up_route *ur, const char *prefix, uint64_t since);
+
+/* Brackets a LIST of the store whose answer tombstones must filter: returns the generation
+ * to pass to up_tomb_has. Caller holds up.lock. */
+uint64_t up_view_begin(void);
+void up_view_end(void);
 
 /* Pending file for key, or NULL. Caller holds up.lock. */
 up_file *up_find(const up_route *ur, const char *key);

@@ -72,12 +72,23 @@ void up_tomb_add(const up_route *ur, const char *key)
 	up_hkey(ur, key, h, sizeof h);
 	up_tomb *t = NULL;
 	HASH_FIND_STR(up.tombs, h, t);
-	if (t || !(t = calloc(1, sizeof *t)) || !(t->hkey = strdup(h))) {
-		if (t && !t->hkey)
-			free(t);
+	if (t) {
+		t->dropped = 0;
+		return;
+	}
+	if (!(t = calloc(1, sizeof *t)) || !(t->hkey = strdup(h))) {
+		free(t);
 		return;
 	}
 	HASH_ADD_KEYPTR(hh, up.tombs, t->hkey, strlen(t->hkey), t);
+}
+
+static void tomb_free(up_tomb *t)
+{
+	/* The analyzer loses track of uthash's head after a deletion that empties it. */
+	HASH_DEL(up.tombs, t); // NOLINT(clang-analyzer-unix.Malloc)
+	free(t->hkey);
+	free(t);
 }
 
 void up_tomb_drop(const up_route *ur, const char *key)
@@ -86,14 +97,15 @@ void up_tomb_drop(const up_route *ur, const char *key)
 	up_hkey(ur, key, h, sizeof h);
 	up_tomb *t = NULL;
 	HASH_FIND_STR(up.tombs, h, t);
-	if (t) {
-		HASH_DEL(up.tombs, t);
-		free(t->hkey);
-		free(t);
-	}
+	if (!t || t->dropped)
+		return;
+	if (up.views)
+		t->dropped = ++up.gen;
+	else
+		tomb_free(t);
 }
 
-int up_tomb_has(const up_route *ur, const char *key)
+int up_tomb_has(const up_route *ur, const char *key, uint64_t since)
 {
 	if (!up.tombs)
 		return 0;
@@ -101,7 +113,35 @@ int up_tomb_has(const up_route *ur, const char *key)
 	up_hkey(ur, key, h, sizeof h);
 	up_tomb *t = NULL;
 	HASH_FIND_STR(up.tombs, h, t);
-	return t != NULL;
+	return t && (!t->dropped || t->dropped > since);
+}
+
+int up_tomb_below(const up_route *ur, const char *prefix, uint64_t since)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, prefix, h, sizeof h);
+	size_t n = strlen(h);
+	for (up_tomb *t = up.tombs; t; t = t->hh.next)
+		if (strncmp(t->hkey, h, n) == 0 && (!t->dropped || t->dropped > since))
+			return 1;
+	return 0;
+}
+
+uint64_t up_view_begin(void)
+{
+	up.views++;
+	return up.gen;
+}
+
+void up_view_end(void)
+{
+	if (--up.views)
+		return;
+	for (up_tomb *t = up.tombs, *next; t; t = next) {
+		next = t->hh.next;
+		if (t->dropped)
+			tomb_free(t);
+	}
 }
 
 up_file *up_find(const up_route *ur, const char *key)

@@ -863,11 +863,8 @@ def test_rename_checkpoint_pattern(wr, boto):
     assert_objects(boto, wr.bucket, expected, context=res.describe())
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug (issue 4, open): about 1 run in 3 a listing right after renaming a multipart "
-    "temp file still shows the temp name while its upload and clean-up are in flight"))
 def test_listing_right_after_rename(wr, boto):
-    """The checkpoint pattern ten times over in one process (multipart temp file renamed while
+    """The checkpoint pattern twenty times over in one process (multipart temp file renamed while
     its upload may be in flight, fsync'd temp file renamed after it was uploaded): each time,
     os.listdir right after the renames shows exactly the final names."""
     script = textwrap.dedent(r"""
@@ -875,7 +872,7 @@ def test_listing_right_after_rename(wr, boto):
         root = sys.argv[1]
         blob = lambda seed, n: random.Random(seed).randbytes(n)
         wrong = {}
-        for i in range(10):
+        for i in range(20):
             r = os.path.join(root, f"step{i}")
             os.makedirs(r, exist_ok=True)
             with open(os.path.join(r, "model.bin.tmp"), "wb") as f:
@@ -894,11 +891,121 @@ def test_listing_right_after_rename(wr, boto):
     res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
     assert json.loads(res.stdout) == {}, f"listings right after rename:\n{res.describe()}"
     expected = {}
-    for i in range(10):
+    for i in range(20):
         expected[wr.key(f"step{i}/model.bin")] = blob(f"model{i}", 6 * MiB + i)
         expected[wr.key(f"step{i}/meta")] = blob(f"meta{i}", 3000)
     assert_objects(boto, wr.bucket, expected, context=res.describe())
     assert_spool_clean(wr.spool, res.describe())
+
+
+def test_rename_directory(wr, boto, mc):
+    """Renaming a directory moves every key below it: objects already in the store
+    (CopyObject + DeleteObject), files still pending (retargeted), and a nested prefix. The
+    old name is gone; mv of a directory works the same way."""
+    mc.put_bytes(f"{wr.bucket}/{wr.key('run/old1')}", blob("old1", 1000))
+    mc.put_bytes(f"{wr.bucket}/{wr.key('run/sub/old2')}", blob("old2", 2000))
+    script = textwrap.dedent(r"""
+        import os, random, sys
+        r = sys.argv[1]
+        with open(os.path.join(r, "run", "new1"), "wb") as f:
+            f.write(random.Random("new1").randbytes(3000))
+        with open(os.path.join(r, "run", "sub", "new2"), "wb") as f:
+            f.write(random.Random("new2").randbytes(6 << 20))
+        os.rename(os.path.join(r, "run"), os.path.join(r, "run2"))
+        print(os.path.exists(os.path.join(r, "run")), sorted(os.listdir(r)),
+              sorted(os.listdir(os.path.join(r, "run2"))),
+              sorted(os.listdir(os.path.join(r, "run2", "sub"))))
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    assert res.stdout.decode().strip() == (
+        "False ['run2'] ['new1', 'old1', 'sub'] ['new2', 'old2']"), res.describe()
+    expected = {
+        wr.key("run2/old1"): blob("old1", 1000),
+        wr.key("run2/sub/old2"): blob("old2", 2000),
+        wr.key("run2/new1"): blob("new1", 3000),
+        wr.key("run2/sub/new2"): blob("new2", 6 * MiB),
+    }
+    assert_objects(boto, wr.bucket, expected, context=res.describe())
+    assert_spool_clean(wr.spool, res.describe())
+
+    res = expect_ok(wr.run(["mv", f"{wr.local}/run2", f"{wr.local}/final"]))
+    assert_objects(boto, wr.bucket, {k.replace("/run2/", "/final/"): v
+                                     for k, v in expected.items()}, context=res.describe())
+
+
+def test_directories(wr, boto, mc):
+    """Prefixes behave as directories: mkdir -p, stat, rmdir of an empty one (ENOTEMPTY while
+    something is below, in the store, pending or a sub-directory), a directory that stays
+    after its last file is removed until rmdir (so `rm -r` and shutil.rmtree work), renaming an empty
+    directory, and EINVAL for a rename into itself."""
+    mc.put_bytes(f"{wr.bucket}/{wr.key('stored/a')}", b"a")
+    script = textwrap.dedent(r"""
+        import errno, os, shutil, stat, subprocess, sys
+        r = sys.argv[1]
+        def err(fn, *a):
+            try:
+                fn(*a)
+                return "ok"
+            except OSError as e:
+                return errno.errorcode[e.errno]
+        p = lambda *n: os.path.join(r, *n)
+        out = []
+        os.makedirs(p("a", "b", "c"))
+        out.append(stat.S_ISDIR(os.stat(p("a", "b")).st_mode))
+        out.append(err(os.rmdir, p("a")))            # a/b below it
+        out.append(err(os.rmdir, p("stored")))       # a key in the store
+        with open(p("a", "b", "c", "f"), "w") as f:
+            f.write("x")
+        out.append(err(os.rmdir, p("a", "b", "c")))  # a pending file
+        os.remove(p("a", "b", "c", "f"))
+        out.append(sorted(os.listdir(p("a", "b", "c"))))
+        out.append(err(os.rmdir, p("a", "b", "c")))
+        out.append(err(os.rename, p("a"), p("a", "b", "x")))
+        out.append(err(os.rename, p("a"), p("z")))
+        out.append(sorted(os.listdir(r)) + sorted(os.listdir(p("z"))))
+        shutil.rmtree(p("z"))
+        out.append(subprocess.run(["rm", "-r", p("stored")]).returncode)
+        out.append(sorted(os.listdir(r)))
+        out.append(err(os.rmdir, p("nothing")))
+        print(out)
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    assert res.stdout.decode().strip() == str([
+        True, "ENOTEMPTY", "ENOTEMPTY", "ENOTEMPTY", [], "ok", "EINVAL", "ok",
+        ["stored", "z", "b"], 0, [], "ENOENT"]), res.describe()
+    assert_objects(boto, wr.bucket, {}, context=res.describe())
+    assert_spool_clean(wr.spool, res.describe())
+
+
+def test_rename_noreplace(wr, boto, mc):
+    """renameat2(RENAME_NOREPLACE) fails with EEXIST, changing nothing, when the target is an
+    object in the store or a file still pending, and renames when it is free; `mv -n` (which
+    uses it) keeps the existing target."""
+    mc.put_bytes(f"{wr.bucket}/{wr.key('stored')}", b"stored")
+    script = textwrap.dedent(r"""
+        import ctypes, errno, os, sys
+        r = sys.argv[1]
+        libc = ctypes.CDLL(None, use_errno=True)
+        AT_FDCWD, RENAME_NOREPLACE = -100, 1
+        def noreplace(a, b):
+            rc = libc.renameat2(AT_FDCWD, os.fsencode(os.path.join(r, a)), AT_FDCWD,
+                                os.fsencode(os.path.join(r, b)), RENAME_NOREPLACE)
+            return errno.errorcode.get(ctypes.get_errno(), "?") if rc else "ok"
+        for name in ("src", "pending"):
+            with open(os.path.join(r, name), "wb") as f:
+                f.write(name.encode())
+        print(noreplace("src", "stored"), noreplace("src", "pending"),
+              noreplace("src", "free"), sorted(os.listdir(r)))
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    assert res.stdout.decode().strip() == \
+        "EEXIST EEXIST ok ['free', 'pending', 'stored']", res.describe()
+    expected = {wr.key("stored"): b"stored", wr.key("pending"): b"pending",
+                wr.key("free"): b"src"}
+    assert_objects(boto, wr.bucket, expected, context=res.describe())
+
+    res = expect_ok(wr.run(["mv", "-n", f"{wr.local}/free", f"{wr.local}/stored"]))
+    assert_objects(boto, wr.bucket, expected, context=res.describe())
 
 
 def test_replace_over_existing_object(wr, boto, mc):
