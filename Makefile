@@ -108,8 +108,11 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Benchmarks (bench/README.md): small-file reads, cold and warm, through rwsplit, s3fs, local
-# disk and tmpfs, next to the server's ceiling; writes bench/RESULTS.md.
+# disk and tmpfs, next to the server's ceiling; a 256 MiB checkpoint save through a write
+# route next to local disk, tmpfs and native uploads. Each writes its own section of
+# bench/RESULTS.md.
 .PHONY: bench
 bench: deps
 	$(MAKE) all
 	$(VENV)/bin/python bench/small_files.py --out bench/RESULTS.md
+	$(VENV)/bin/python bench/checkpoint.py --out bench/RESULTS.md --build $(BUILD)

@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.harness.minio import MC_BIN, MINIO_BIN, Mc, MinioServer, child_env  # noqa: E402
+from bench.results_md import replace_section  # noqa: E402
 
 LIB = REPO / "build" / "lib" / "librwsplit.so"
 S3GET_SRC = REPO / "bench" / "s3get.c"
@@ -816,7 +817,8 @@ def write_report(out, args, facts, dataset, rows, diags, s3fs_ok, overhead, cmdl
                  for k in ("cold", "warm")]
         L.append(f"| {row.name} | {cells[0]} | {cells[1]} |")
     L.append("")
-    out.write_text("\n".join(L))
+    # Only this script's section of the file: the other benchmarks write theirs.
+    replace_section(out, "small-files", "\n".join(L))
 
 
 # -- main ---------------------------------------------------------------------------------
