@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -188,6 +189,42 @@ void up_ref(up_file *f)
 	pthread_mutex_unlock(&up.lock);
 }
 
+static int before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Stats data before fsync uploads it, so that the last close can tell whether anything was
+ * written since. The kernel stamps files from a coarse clock, so a write in the same tick as
+ * the stat could leave the times unchanged: the snapshot only counts once both times are
+ * older than the current tick (waiting a tick or two if the file was just written). Every
+ * later write is then stamped with a later time. Returns 1 when st is such a snapshot. */
+static int snapshot(const char *data, struct stat *st)
+{
+	for (int i = 0; i < 20; i++) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME_COARSE, &now);
+		if (stat(data, st) < 0)
+			return 0;
+		if (before(&st->st_mtim, &now) && before(&st->st_ctim, &now))
+			return 1;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	return 0;
+}
+
+/* Whether f's spool file is as fsync uploaded it: any write or truncate since then moved
+ * its modification or change time. */
+static int unchanged_since_sync(const up_file *f)
+{
+	struct stat st;
+	return f->synced && stat(f->data, &st) == 0 && st.st_size == f->synced_st.st_size &&
+	       st.st_mtim.tv_sec == f->synced_st.st_mtim.tv_sec &&
+	       st.st_mtim.tv_nsec == f->synced_st.st_mtim.tv_nsec &&
+	       st.st_ctim.tv_sec == f->synced_st.st_ctim.tv_sec &&
+	       st.st_ctim.tv_nsec == f->synced_st.st_ctim.tv_nsec;
+}
+
 void up_release(up_file *f)
 {
 	pthread_mutex_lock(&up.lock);
@@ -202,6 +239,11 @@ void up_release(up_file *f)
 		}
 	} else if (f->owner != getpid()) {
 		/* A forked child closing what its parent wrote: the parent uploads it. */
+	} else if (f->state == UP_WRITING && unchanged_since_sync(f)) {
+		/* fsync already put these very bytes under this key. */
+		HASH_DEL(up.pending, f);
+		up_discard(f->data, f->meta);
+		free(f);
 	} else if (f->state == UP_WRITING) {
 		up_write_meta(f, "pending", 0);
 		up_enqueue(f);
@@ -219,7 +261,10 @@ int up_sync(up_file *f)
 	int rc = 0;
 	if (!f->removed && f->owner == getpid()) {
 		up_write_meta(f, "pending", 0);
+		f->synced = snapshot(f->data, &f->synced_st);
 		rc = up_upload_now(f);
+		if (rc < 0 || f->again || f->removed)
+			f->synced = 0;
 		f->state = rc == 0 ? UP_WRITING : UP_FAILED;
 		if (rc == 0) {
 			up.uploaded++;

@@ -331,6 +331,7 @@ static int move_key(up_route *ur, const char *from, const char *to)
 		 * uthash's macros after the deletion above. */
 		HASH_DEL(up.pending, f); // NOLINT(clang-analyzer-core.NullDereference)
 		snprintf(f->key, sizeof f->key, "%s", to);
+		f->synced = 0; /* what fsync uploaded is under the old name */
 		up_hkey(ur, to, f->hkey, sizeof f->hkey);
 		HASH_ADD_STR(up.pending, hkey, f);
 		if (f->state == UP_UPLOADING)

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <uthash.h>
 
@@ -31,6 +32,8 @@ struct up_file {
 	enum up_state state;
 	int again;               /* written or renamed while uploading: upload once more */
 	int removed;             /* unlinked: delete instead of upload */
+	int synced;              /* fsync uploaded it as it was when synced_st was taken */
+	struct stat synced_st;
 	UT_hash_handle hh;       /* up.pending, by hkey */
 	char hkey[RT_KEY_MAX + 24];
 	struct up_file *next;    /* up.queue */

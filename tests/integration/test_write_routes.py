@@ -1227,6 +1227,32 @@ def test_fsync_uploads_synchronously(wr, boto, scripts):
     assert_spool_clean(wr.spool, res.describe())
 
 
+def test_fsync_then_close_uploads_once(wr, boto):
+    """A file fsync'd and then closed unchanged is uploaded once (by the fsync), not again at
+    close; one changed right after its fsync (an in-place pwrite of the same size, within the
+    same clock tick) is uploaded again with the new bytes."""
+    script = textwrap.dedent(r"""
+        import os, sys
+        r = sys.argv[1]
+        fd = os.open(os.path.join(r, "once.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, b"a" * 100000)
+        os.fsync(fd)
+        os.close(fd)
+        fd = os.open(os.path.join(r, "twice.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, b"b" * 100000)
+        os.fsync(fd)
+        os.pwrite(fd, b"c", 500)
+        os.close(fd)
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    expect_summary(res, uploaded=3)
+    twice = bytearray(b"b" * 100000)
+    twice[500] = ord("c")
+    assert_objects(boto, wr.bucket, {wr.key("once.bin"): b"a" * 100000,
+                                     wr.key("twice.bin"): bytes(twice)}, context=res.describe())
+    assert_spool_clean(wr.spool, res.describe())
+
+
 # -- crashes and an unreachable store --------------------------------------------------------
 
 
