@@ -83,9 +83,10 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+# The TensorFlow example end to end against a throw-away MinIO (examples/tf-mnist/demo.py).
+# DEMO_ARGS passes options, e.g. DEMO_ARGS="--steps 500 --no-compare".
 demo: deps all
-	@echo "make demo: the TensorFlow MNIST example arrives with issue 5 (examples/tf-mnist);"
-	@echo "until then this builds rwsplit and checks the toolchain, nothing more."
+	$(VENV)/bin/python examples/tf-mnist/demo.py --build $(BUILD) $(DEMO_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/rwsplit

@@ -14,7 +14,8 @@ mkdir -p "$tools/bin"
 MINIO_MOD="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 MC_MOD="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
 
-DEB_PKGS="libcurl4-openssl-dev libssl-dev libxml2-dev uthash-dev check libinih-dev pkg-config python3-venv clang-tidy cppcheck"
+# dataset-fashion-mnist: the MNIST-format data of the TensorFlow example (examples/tf-mnist).
+DEB_PKGS="libcurl4-openssl-dev libssl-dev libxml2-dev uthash-dev check libinih-dev pkg-config python3-venv clang-tidy cppcheck dataset-fashion-mnist"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -45,13 +46,13 @@ go_tool minio "$MINIO_MOD"
 go_tool mc "$MC_MOD"
 
 venv="$tools/venv"
-req="$top/tests/requirements.txt"
+reqs=("$top/tests/requirements.txt" "$top/examples/tf-mnist/requirements.txt")
 if [ ! -x "$venv/bin/python" ]; then
 	log "creating Python venv in .tools/venv"
 	python3 -m venv "$venv"
 fi
-if ! cmp -s "$req" "$venv/.requirements" 2>/dev/null; then
-	log "installing Python test requirements"
-	"$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-	cp "$req" "$venv/.requirements"
+if ! cat "${reqs[@]}" | cmp -s - "$venv/.requirements" 2>/dev/null; then
+	log "installing Python requirements (pytest, boto3, numpy, tensorflow-cpu); the first time takes a few minutes"
+	"$venv/bin/pip" install -q --disable-pip-version-check -r "${reqs[0]}" -r "${reqs[1]}"
+	cat "${reqs[@]}" >"$venv/.requirements"
 fi
