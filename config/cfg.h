@@ -56,6 +56,9 @@ typedef struct cfg_route {
 	uint32_t upload_workers;     /* default 4 */
 	uint32_t part_concurrency;   /* default 4 */
 	uint32_t drain_timeout_ms;   /* default 10 min; exit waits at most this long */
+	uint32_t upload_delay_ms;    /* default 100 ms; a closed file waits this long to be
+				      * uploaded, so that a temp file renamed or removed right
+				      * after its close is never uploaded under its temp name */
 	int line;
 } cfg_route;
 

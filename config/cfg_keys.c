@@ -28,7 +28,7 @@ struct key {
 	const char *name;
 	size_t off;  /* into the target object */
 	size_t size; /* of the field at off */
-	uint64_t min, max;          /* V_SIZE, V_UINT; V_DURATION has only a minimum */
+	uint64_t min, max;          /* V_SIZE, V_UINT; V_DURATION: max 0 means no limit */
 	const char *const *choices; /* V_CHOICE: NULL-terminated, in enum order */
 	enum vtype type;
 	bool required;
@@ -104,6 +104,8 @@ static const struct key write_keys[] = {
 	{ .name = "part_concurrency", .type = V_UINT, FIELD(cfg_route, part_concurrency),
 	  .min = 1, .max = 64 },
 	{ .name = "drain_timeout", .type = V_DURATION, FIELD(cfg_route, drain_timeout_ms) },
+	{ .name = "upload_delay", .type = V_DURATION, FIELD(cfg_route, upload_delay_ms),
+	  .max = 60 * 1000 },
 	{ .name = NULL },
 };
 
@@ -303,6 +305,11 @@ int cfg_key_apply(enum cfg_section kind, int index, const struct cfg_target *t,
 				 k->name, value);
 			return -1;
 		}
+		if (k->max && ms > k->max) {
+			snprintf(msg, msglen, "%s: \"%s\" is out of range (at most %llus)", k->name,
+				 value, (unsigned long long)(k->max / 1000));
+			return -1;
+		}
 		v = ms;
 		break;
 	case V_UINT:
@@ -354,6 +361,7 @@ void cfg_route_init(cfg_route *r, enum cfg_mode mode)
 		r->upload_workers = 4;
 		r->part_concurrency = 4;
 		r->drain_timeout_ms = 10 * 60 * 1000;
+		r->upload_delay_ms = 100;
 	}
 }
 

@@ -129,8 +129,10 @@ int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_fil
 		free(f);
 		return rc;
 	}
+	f->maybe_stored = 1;
 	if (!(flags & O_TRUNC)) {
 		rc = copy_in(ur, key, fd);
+		f->maybe_stored = rc != -ENOENT;
 		if (rc == -ENOENT && !(flags & O_CREAT))
 			goto on_error;
 		if (rc == 0 && (flags & O_CREAT) && (flags & O_EXCL)) {
@@ -146,10 +148,12 @@ int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_fil
 		const s3_api *api = s3_dl();
 		s3_error err;
 		s3_object_info info;
-		if (c && api && api->head_object(c, ur->cfg->bucket, key, &info, &err) == 0) {
+		int h = c && api ? api->head_object(c, ur->cfg->bucket, key, &info, &err) : -EIO;
+		if (h == 0) {
 			rc = -EEXIST;
 			goto on_error;
 		}
+		f->maybe_stored = h != -ENOENT;
 	}
 	rc = up_write_meta(f, "pending", 0);
 	if (rc < 0)
@@ -256,7 +260,9 @@ int up_sync(up_file *f)
 	pthread_mutex_lock(&up.lock);
 	/* An upload already on its way covers everything written before it started only if
 	 * nothing was written since; simplest and always right: wait for it, then upload. */
-	while (f->state == UP_UPLOADING || f->state == UP_QUEUED)
+	if (f->state == UP_QUEUED)
+		up_dequeue(f); /* uploaded here and now instead */
+	while (f->state == UP_UPLOADING || up_key_in_flight(f->hkey))
 		pthread_cond_wait(&up.changed, &up.lock);
 	int rc = 0;
 	if (!f->removed && f->owner == getpid()) {

@@ -218,7 +218,7 @@ int up_unlink(const cfg_route *r, const char *rest)
 		return -EISDIR;
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, key);
-	int was_pending = f != NULL;
+	int was_pending = f != NULL, stored = f && f->maybe_stored;
 	if (f) {
 		HASH_DEL(up.pending, f);
 		f->removed = 1;
@@ -230,6 +230,12 @@ int up_unlink(const cfg_route *r, const char *rest)
 		up_discard(f->data, f->meta);
 		if (f->refs == 0 && f->state != UP_UPLOADING)
 			free(f);
+	}
+	if (was_pending && !stored) {
+		/* Never in the store: nothing to delete there. */
+		keep_parent(ur, key);
+		pthread_mutex_unlock(&up.lock);
+		return 0;
 	}
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
@@ -318,6 +324,7 @@ static int move_key(up_route *ur, const char *from, const char *to)
 	pthread_mutex_lock(&up.lock);
 	up_file *f = up_find(ur, from);
 	int in_flight = f && f->state == UP_UPLOADING;
+	int stored = f && f->maybe_stored;
 	if (in_flight)
 		up_tomb_add(ur, from); /* the upload under way may still create it */
 	if (f) {
@@ -326,12 +333,18 @@ static int move_key(up_route *ur, const char *from, const char *to)
 		if (old && old != f) { /* replaced, as rename(2) replaces */
 			HASH_DEL(up.pending, old);
 			old->removed = 1;
+			if (old->refs == 0 && old->state == UP_QUEUED)
+				up_dequeue(old);
+			up_discard(old->data, old->meta);
+			if (old->refs == 0 && old->state != UP_UPLOADING)
+				free(old);
 		}
 		/* f is in the hash (up_find found it): the analyzer cannot see that through
 		 * uthash's macros after the deletion above. */
 		HASH_DEL(up.pending, f); // NOLINT(clang-analyzer-core.NullDereference)
 		snprintf(f->key, sizeof f->key, "%s", to);
 		f->synced = 0; /* what fsync uploaded is under the old name */
+		f->maybe_stored = 1; /* an older object under the new name, for all we know */
 		up_hkey(ur, to, f->hkey, sizeof f->hkey);
 		HASH_ADD_STR(up.pending, hkey, f);
 		if (f->state == UP_UPLOADING)
@@ -346,8 +359,9 @@ static int move_key(up_route *ur, const char *from, const char *to)
 		return rc;
 	s3_error e;
 	if (f) {
-		/* An older upload of the source name must not survive the rename. */
-		api->delete(c, ur->cfg->bucket, from, &e);
+		/* An older object of the source name must not survive the rename. */
+		if (stored)
+			api->delete(c, ur->cfg->bucket, from, &e);
 		return 0;
 	}
 	rc = api->copy(c, ur->cfg->bucket, from, ur->cfg->bucket, to, NULL, &e);

@@ -33,6 +33,9 @@ struct up_file {
 	int again;               /* written or renamed while uploading: upload once more */
 	int removed;             /* unlinked: delete instead of upload */
 	int synced;              /* fsync uploaded it as it was when synced_st was taken */
+	int maybe_stored;        /* an object may exist under key (0: known absent), so a
+				  * rename or unlink must delete it */
+	struct timespec ready;   /* queued: not uploaded before (CLOCK_REALTIME) */
 	struct stat synced_st;
 	UT_hash_handle hh;       /* up.pending, by hkey */
 	char hkey[RT_KEY_MAX + 24];
@@ -59,6 +62,17 @@ typedef struct up_tomb {
 	UT_hash_handle hh;
 } up_tomb;
 
+/* A key an upload is under way for (on the uploading thread's stack). Two uploads of one key
+ * never overlap: the later one would race the earlier, and the earlier's clean-up (deleting
+ * a name renamed or unlinked meanwhile) could remove what the later one put. */
+typedef struct up_inflight {
+	const char *hkey;
+	struct up_inflight *next;
+} up_inflight;
+
+/* Whether an upload of hkey is under way. Caller holds up.lock. */
+int up_key_in_flight(const char *hkey);
+
 typedef struct up_state_t {
 	const cfg *cfg;
 	up_hooks hooks;
@@ -70,6 +84,7 @@ typedef struct up_state_t {
 	uint64_t gen;            /* counts tombstone drops */
 	unsigned views;          /* LISTs of the store under way (up_view_begin) */
 	up_file *queue, *queue_tail;
+	struct up_inflight *inflight; /* keys being uploaded right now */
 	unsigned workers, busy;
 	unsigned recovering;     /* recovery threads running */
 	int drained;

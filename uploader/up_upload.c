@@ -138,16 +138,18 @@ int up_put(const up_route *ur, const char *key, const char *data, const char *me
 	return rc;
 }
 
-/* Ends an upload of f (caller holds up.lock): done, again, or failed. */
-static void finish(up_file *f, int rc, const char *uploaded_key, int attempts)
+/* Ends an upload of f (caller holds up.lock): done, again, or failed. uploaded: whether
+ * this worker did put it under uploaded_key (not for a file removed while queued). */
+static void finish(up_file *f, int rc, const char *uploaded_key, int uploaded)
 {
 	const s3_api *api = s3_dl();
 	int err;
 	s3_client *c = up_client(f->ur, &err);
-	if ((f->removed || strcmp(uploaded_key, f->key) != 0) && api && c) {
-		/* Unlinked or renamed while it was on its way: that key must not stay. */
+	if (uploaded && (f->removed || strcmp(uploaded_key, f->key) != 0) && api && c) {
+		/* Unlinked or renamed while it was on its way: that key must not stay, unless
+		 * a newer file of that name is waiting to be uploaded over it anyway. */
 		s3_error e;
-		if (rc == 0)
+		if (rc == 0 && !up_find(f->ur, uploaded_key))
 			api->delete(c, f->ur->cfg->bucket, uploaded_key, &e);
 		up_tomb_drop(f->ur, uploaded_key);
 	}
@@ -174,7 +176,7 @@ static void finish(up_file *f, int rc, const char *uploaded_key, int attempts)
 	} else {
 		f->state = UP_FAILED;
 		up.failed++;
-		up_write_meta(f, "failed", (unsigned)attempts);
+		up_write_meta(f, "failed", 1);
 		log_error("write route %s: s3://%s/%s was not uploaded (%s); the data stays in %s "
 			  "for `rwsplit recover`", f->ur->cfg->local, f->ur->cfg->bucket, f->key,
 			  strerror(-rc), f->data);
@@ -182,16 +184,59 @@ static void finish(up_file *f, int rc, const char *uploaded_key, int attempts)
 	pthread_cond_broadcast(&up.changed);
 }
 
+int up_key_in_flight(const char *hkey)
+{
+	for (const up_inflight *i = up.inflight; i; i = i->next)
+		if (strcmp(i->hkey, hkey) == 0)
+			return 1;
+	return 0;
+}
+
 int up_upload_now(up_file *f)
 {
-	char key[RT_KEY_MAX + 1];
+	char key[RT_KEY_MAX + 1], hkey[sizeof f->hkey];
 	memcpy(key, f->key, sizeof key);
+	memcpy(hkey, f->hkey, sizeof hkey);
+	up_inflight me = { .hkey = hkey, .next = up.inflight };
+	up.inflight = &me;
 	f->state = UP_UPLOADING;
+	f->maybe_stored = 1;
 	pthread_mutex_unlock(&up.lock);
 	int attempts = 0;
 	int rc = up_put(f->ur, key, f->data, f->meta, &attempts);
 	pthread_mutex_lock(&up.lock);
+	for (up_inflight **p = &up.inflight; *p; p = &(*p)->next)
+		if (*p == &me) {
+			*p = me.next;
+			break;
+		}
 	return rc;
+}
+
+static int clock_passed(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* The first queued file that may be uploaded now: its upload_delay is over (or the process
+ * is exiting) and no upload of its key is under way. Otherwise NULL, with *wake set to when
+ * the earliest delay ends (tv_sec 0: nothing to wait for but a change). Caller holds
+ * up.lock. */
+static up_file *next_ready(struct timespec *wake)
+{
+	*wake = (struct timespec){ 0 };
+	for (up_file *f = up.queue; f; f = f->next) {
+		if (up_key_in_flight(f->hkey))
+			continue;
+		if (up.drained || clock_passed(&f->ready))
+			return f;
+		if (!wake->tv_sec || f->ready.tv_sec < wake->tv_sec ||
+		    (f->ready.tv_sec == wake->tv_sec && f->ready.tv_nsec < wake->tv_nsec))
+			*wake = f->ready;
+	}
+	return NULL;
 }
 
 static void *worker(void *unused)
@@ -201,17 +246,23 @@ static void *worker(void *unused)
 		up.hooks.thread_start();
 	pthread_mutex_lock(&up.lock);
 	for (;;) {
-		while (!up.queue)
-			pthread_cond_wait(&up.changed, &up.lock);
-		up_file *f = up.queue;
-		up.queue = f->next;
-		if (!up.queue)
-			up.queue_tail = NULL;
+		struct timespec wake;
+		up_file *f = next_ready(&wake);
+		if (!f) {
+			/* upload_delay: a rename or unlink may still make the upload moot. */
+			if (wake.tv_sec)
+				pthread_cond_timedwait(&up.changed, &up.lock, &wake);
+			else
+				pthread_cond_wait(&up.changed, &up.lock);
+			continue;
+		}
+		up_dequeue(f);
 		up.busy++;
 		char key[RT_KEY_MAX + 1];
 		memcpy(key, f->key, sizeof key);
-		int rc = f->removed ? 0 : up_upload_now(f);
-		finish(f, rc, key, 1);
+		int uploaded = !f->removed;
+		int rc = uploaded ? up_upload_now(f) : 0;
+		finish(f, rc, key, uploaded);
 		up.busy--;
 		pthread_cond_broadcast(&up.changed);
 	}
@@ -230,6 +281,14 @@ static unsigned max_workers(void)
 void up_enqueue(up_file *f)
 {
 	f->state = UP_QUEUED;
+	clock_gettime(CLOCK_REALTIME, &f->ready);
+	uint32_t ms = f->ur->cfg->upload_delay_ms;
+	f->ready.tv_sec += ms / 1000;
+	f->ready.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (f->ready.tv_nsec >= 1000000000L) {
+		f->ready.tv_sec++;
+		f->ready.tv_nsec -= 1000000000L;
+	}
 	f->next = NULL;
 	if (up.queue_tail)
 		up.queue_tail->next = f;
@@ -277,6 +336,7 @@ void up_drain(void)
 		return;
 	}
 	up.drained = 1;
+	pthread_cond_broadcast(&up.changed); /* workers waiting out upload_delay start now */
 	/* Files still open at exit are closed by the kernel: upload them too. */
 	pid_t me = getpid();
 	for (up_file *f = up.pending, *next; f; f = next) {

@@ -1253,6 +1253,51 @@ def test_fsync_then_close_uploads_once(wr, boto):
     assert_spool_clean(wr.spool, res.describe())
 
 
+def test_state_file_rewritten_quickly(make_wroute, bucket, boto):
+    """A small state file rewritten with write-temp-then-rename forty times in a row, with no
+    upload_delay (so replaced versions are queued or in flight at every moment): the object
+    ends with the last version, and no temp key is left."""
+    route = make_wroute(bucket, upload_delay="0")
+    script = textwrap.dedent(r"""
+        import os, sys, time
+        r = sys.argv[1]
+        for i in range(40):
+            with open(os.path.join(r, f"state.tmp{i}"), "w") as f:
+                f.write(f"version {i}\n" * (i + 1))
+            os.replace(os.path.join(r, f"state.tmp{i}"), os.path.join(r, "state"))
+            if i % 8 == 0:
+                time.sleep(0.02)
+    """)
+    res = expect_ok(route.run([sys.executable, "-c", script, route.local]))
+    assert_objects(boto, bucket, {route.key("state"): b"version 39\n" * 40},
+                   context=res.describe())
+    assert_spool_clean(route.spool, res.describe())
+
+
+def test_upload_delay_spares_temp_names(make_wroute, bucket, boto):
+    """With a long upload_delay a temp file renamed right after its close is only ever
+    uploaded under its final name, and one removed right after its close is never uploaded
+    (the only PUT in the debug log is the final name's), and exit does not wait the delay
+    out."""
+    route = make_wroute(bucket, upload_delay="20s")
+    script = textwrap.dedent(r"""
+        import os, sys
+        r = sys.argv[1]
+        with open(os.path.join(r, "model.tmp"), "wb") as f:
+            f.write(b"m" * 300000)
+        os.rename(os.path.join(r, "model.tmp"), os.path.join(r, "model"))
+        with open(os.path.join(r, "scratch"), "wb") as f:
+            f.write(b"s" * 1000)
+        os.remove(os.path.join(r, "scratch"))
+    """)
+    res = expect_ok(route.run([sys.executable, "-c", script, route.local], log="debug"))
+    assert res.elapsed < 15, f"exit waited for upload_delay\n{res.describe()}"
+    puts = re.findall(rb"debug: PUT \S+", res.stderr)
+    assert puts == [f"debug: PUT {bucket}/{route.key('model')}".encode()], res.describe()
+    assert_objects(boto, bucket, {route.key("model"): b"m" * 300000}, context=res.describe())
+    assert_spool_clean(route.spool, res.describe())
+
+
 # -- crashes and an unreachable store --------------------------------------------------------
 
 

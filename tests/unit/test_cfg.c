@@ -382,6 +382,8 @@ static const struct {
 	{ "zero stall timeout", S "stall_timeout = 0ms\n", 3, "stall_timeout: \"0ms\" is out of range" },
 	{ "bad drain timeout", S "[write /mnt/w]\nurl = s3://bkt/w/\ndrain_timeout = soon\n", 5,
 	  "drain_timeout: bad duration \"soon\"" },
+	{ "upload delay too long", S "[write /mnt/w]\nurl = s3://bkt/w/\nupload_delay = 2m\n", 5,
+	  "upload_delay" },
 	/* booleans */
 	{ "bad bool", S "tls_verify = maybe\n", 3,
 	  "tls_verify: bad boolean \"maybe\" (use true or false)" },
@@ -679,6 +681,7 @@ START_TEST(test_route_defaults)
 	ck_assert_uint_eq(w->upload_workers, 4);
 	ck_assert_uint_eq(w->part_concurrency, 4);
 	ck_assert_uint_eq(w->drain_timeout_ms, 600000);
+	ck_assert_uint_eq(w->upload_delay_ms, 100);
 	ck_assert_int_eq(w->line, 5);
 	cfg_free(c);
 }
@@ -717,7 +720,8 @@ START_TEST(test_every_key)
 			 "part_size = 5MiB\n"
 			 "upload_workers = 256\n"
 			 "part_concurrency = 64\n"
-			 "drain_timeout = 0\n");
+			 "drain_timeout = 0\n"
+			 "upload_delay = 60s\n");
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/custom");
 	const cfg_store *s = cfg_find_store(c, "s3");
 	ck_assert_ptr_nonnull(s);
@@ -753,6 +757,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(w->upload_workers, 256);
 	ck_assert_uint_eq(w->part_concurrency, 64);
 	ck_assert_uint_eq(w->drain_timeout_ms, 0);
+	ck_assert_uint_eq(w->upload_delay_ms, 60000);
 	cfg_free(c);
 }
 END_TEST
