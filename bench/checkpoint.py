@@ -17,7 +17,6 @@ See bench/README.md for what each row means.
 """
 
 import argparse
-import datetime
 import hashlib
 import json
 import os
@@ -41,8 +40,8 @@ if str(REPO) not in sys.path:
 
 from tests.harness.minio import MC_BIN, MINIO_BIN, Mc, MinioServer  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
-from bench.small_files import (children_cpu, cpu_of, fs_type, log, machine_cpu,  # noqa: E402
-                               run_text)
+from bench.small_files import (children_cpu, cpu_of, fs_type, host_facts, log,  # noqa: E402
+                               machine_cpu, run_text)
 
 MiB = 1 << 20
 SECTION = "checkpoint"
@@ -491,17 +490,6 @@ def page_reporting():
 
 
 def machine_facts(lib, dirs, server):
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     import boto3
     import botocore
     head = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
@@ -512,12 +500,7 @@ def machine_facts(lib, dirs, server):
     vm = "; ".join(f"{k} {Path('/proc/sys/vm', k).read_text().strip()}" for k in
                    ("dirty_ratio", "dirty_background_ratio", "dirty_bytes",
                     "dirty_background_bytes", "dirty_expire_centisecs"))
-    facts = [
-        ("date", datetime.datetime.now().isoformat(timespec="seconds")),
-        ("nproc", str(os.cpu_count())),
-        ("CPU", cpu),
-        ("memory", f"{mem_kb / 1024 / 1024:.1f} GiB"),
-        ("kernel", platform.release()),
+    facts = host_facts() + [
         ("page-cache writeback (vm.*)", vm),
         ("memory balloon", page_reporting()),
         ("MinIO", run_text([str(MINIO_BIN), "--version"]).splitlines()[0] +

@@ -93,7 +93,8 @@ def fs_type(path):
     return out.splitlines()[0] if out else "?"
 
 
-def machine_facts(drop_ok, local_dir, shm_dir):
+def host_facts():
+    """(name, value) rows every benchmark report starts with: date, CPUs, memory, kernel."""
     mem_kb = 0
     with open("/proc/meminfo") as f:
         for line in f:
@@ -105,6 +106,16 @@ def machine_facts(drop_ok, local_dir, shm_dir):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    return [
+        ("date", datetime.datetime.now().isoformat(timespec="seconds")),
+        ("nproc", str(os.cpu_count())),
+        ("CPU", cpu),
+        ("memory", f"{mem_kb / 1024 / 1024:.1f} GiB"),
+        ("kernel", platform.release()),
+    ]
+
+
+def machine_facts(drop_ok, local_dir, shm_dir):
     minio_ver = run_text([str(MINIO_BIN), "--version"]).splitlines()
     stamp = MINIO_BIN.parent / ".minio.version"
     s3fs = shutil.which("s3fs")
@@ -113,12 +124,7 @@ def machine_facts(drop_ok, local_dir, shm_dir):
     lib_time = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(LIB.stat().st_mtime)) \
         if LIB.exists() else "?"
     dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
-    return [
-        ("date", datetime.datetime.now().isoformat(timespec="seconds")),
-        ("nproc", str(os.cpu_count())),
-        ("CPU", cpu),
-        ("memory", f"{mem_kb / 1024 / 1024:.1f} GiB"),
-        ("kernel", platform.release()),
+    return host_facts() + [
         ("MinIO", " / ".join(minio_ver[:1]) +
          (f" (built from {stamp.read_text().strip()})" if stamp.exists() else "")),
         ("s3fs", run_text([s3fs, "--version"]).splitlines()[0] if s3fs else "not installed"),

@@ -274,6 +274,7 @@ int up_sync(up_file *f)
 		f->state = rc == 0 ? UP_WRITING : UP_FAILED;
 		if (rc == 0) {
 			up.uploaded++;
+			up.uploaded_bytes += (uint64_t)f->synced_st.st_size;
 		}
 		pthread_cond_broadcast(&up.changed);
 	}
