@@ -25,26 +25,89 @@ static int copy_in(const up_route *ur, const char *key, int fd)
 	return api->get_fd(c, ur->cfg->bucket, key, 0, S3_TO_END, fd, 0, &got, NULL, &err);
 }
 
-/* A read-only open: a private copy of the object (the fd outlives the copy's name). */
+/* Objects of a write route opened for reading are read from a local copy. The copy is kept
+ * (as rc.N in this process's spool directory, removed at exit) and reused while the object's
+ * ETag is unchanged: TensorFlow's restore opens the same checkpoint file several times. */
+typedef struct read_copy {
+	char *hkey;
+	char etag[80];
+	char path[PATH_MAX];
+	UT_hash_handle hh;
+} read_copy;
+static read_copy *read_copies; /* under up.lock */
+
+/* Opens the kept copy of key if it has etag; -1 otherwise. Caller holds up.lock. */
+static int open_kept(const up_route *ur, const char *key, const char *etag, int flags)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	read_copy *rc = NULL;
+	HASH_FIND_STR(read_copies, h, rc);
+	if (!rc || !*etag || strcmp(rc->etag, etag) != 0)
+		return -1;
+	return open(rc->path, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK)));
+}
+
+/* Remembers path as the copy of key with etag (replacing an older one). Caller holds
+ * up.lock. */
+static void keep(const up_route *ur, const char *key, const char *etag, const char *path)
+{
+	char h[RT_KEY_MAX + 24];
+	up_hkey(ur, key, h, sizeof h);
+	read_copy *rc = NULL;
+	HASH_FIND_STR(read_copies, h, rc);
+	if (!rc) {
+		if (!(rc = calloc(1, sizeof *rc)) || !(rc->hkey = strdup(h))) {
+			free(rc);
+			unlink(path);
+			return;
+		}
+		HASH_ADD_KEYPTR(hh, read_copies, rc->hkey, strlen(rc->hkey), rc);
+	} else {
+		unlink(rc->path); /* open fds keep the old bytes */
+	}
+	snprintf(rc->etag, sizeof rc->etag, "%s", etag);
+	snprintf(rc->path, sizeof rc->path, "%s", path);
+}
+
+/* A read-only open of an object: its local copy, fetched unless one with the same ETag is
+ * kept. Returns an fd or -errno (-ENOENT: no such object). */
 static int open_object_copy(up_route *ur, const char *key, int flags)
 {
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s/read.XXXXXX", ur->mine);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	int rc;
+	s3_client *c = up_client(ur, &rc);
+	const s3_api *api = s3_dl();
+	if (!c || !api)
+		return rc ? rc : -ENOSYS;
+	s3_error err;
+	s3_object_info info;
+	if ((rc = api->head_object(c, ur->cfg->bucket, key, &info, &err)) < 0)
+		return rc;
+	pthread_mutex_lock(&up.lock);
+	int fd = open_kept(ur, key, info.etag, flags);
+	unsigned n = ++ur->seq;
+	pthread_mutex_unlock(&up.lock);
+	if (fd >= 0)
+		return fd;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/rc.%u", ur->mine, n);
+	int wfd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (wfd < 0)
 		return -errno;
-	unlink(tmp);
-	int rc = copy_in(ur, key, fd);
+	uint64_t got;
+	rc = api->get_fd(c, ur->cfg->bucket, key, 0, S3_TO_END, wfd, 0, &got, &info, &err);
+	close(wfd);
+	if (rc == 0)
+		rc = fd = open(path, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK)));
 	if (rc < 0) {
-		close(fd);
+		rc = rc == -1 ? -errno : rc;
+		unlink(path);
 		return rc;
 	}
-	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	int rfd = open(proc, O_RDONLY | (flags & (O_CLOEXEC | O_NONBLOCK)));
-	rc = rfd < 0 ? -errno : rfd;
-	close(fd);
-	return rc;
+	pthread_mutex_lock(&up.lock);
+	keep(ur, key, info.etag, path);
+	pthread_mutex_unlock(&up.lock);
+	return fd;
 }
 
 /* A new spool file for key. Caller holds up.lock. */

@@ -305,6 +305,26 @@ static long recover_dir(up_route *ur, const char *dir)
 	return left;
 }
 
+/* Removes the listing directories (ls.N) and read copies (rc.N) of a spool directory: they
+ * are a process's scratch, worthless once it is gone. Returns how many upload files (N.data,
+ * N.meta) are in it. */
+static int remove_scratch(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int left = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "ls.", 3) == 0 || strncmp(de->d_name, "rc.", 3) == 0)
+			fs_rm_rf_at(dirfd(d), de->d_name);
+		else if (strstr(de->d_name, ".data") || strstr(de->d_name, ".meta"))
+			left++;
+	}
+	closedir(d);
+	return left;
+}
+
 /* Every directory of ur's spool whose owner is gone (its lock can be taken). */
 static long recover_route(up_route *ur)
 {
@@ -327,7 +347,7 @@ static long recover_route(up_route *ur)
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			long n = recover_dir(ur, dir);
 			left += n;
-			if (n == 0) {
+			if (n == 0 && remove_scratch(dir) == 0) {
 				unlink(lock);
 				rmdir(dir);
 			}
@@ -407,19 +427,7 @@ void up_spool_tidy(up_route *ur)
 {
 	if (!ur->prepared)
 		return;
-	DIR *d = opendir(ur->mine);
-	if (!d)
-		return;
-	int left = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "ls.", 3) == 0)
-			fs_rm_rf_at(dirfd(d), de->d_name);
-		else if (strstr(de->d_name, ".data") || strstr(de->d_name, ".meta"))
-			left++;
-	}
-	closedir(d);
-	if (!left) {
+	if (remove_scratch(ur->mine) == 0) {
 		char lock[PATH_MAX + 8];
 		snprintf(lock, sizeof lock, "%s/lock", ur->mine);
 		unlink(lock);

@@ -1298,6 +1298,35 @@ def test_upload_delay_spares_temp_names(make_wroute, bucket, boto):
     assert_spool_clean(route.spool, res.describe())
 
 
+def test_reading_objects_keeps_a_copy_per_etag(wr, boto, mc):
+    """An object of a write route opened for reading three times (as TensorFlow's restore
+    does) is fetched once; after another client overwrites it, the next open reads the new
+    bytes; the kept copies are gone from the spool at exit."""
+    key = wr.key("ckpt-1.data")
+    mc.put_bytes(f"{wr.bucket}/{key}", blob("v1", 200000))
+    script = textwrap.dedent(r"""
+        import hashlib, sys
+        path = sys.argv[1] + "/ckpt-1.data"
+        def digest():
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        print("read", digest(), digest(), digest(), flush=True)
+        sys.stdin.readline()
+        print("again", digest(), digest(), flush=True)
+    """)
+    child = wr.spawn([sys.executable, "-c", script, wr.local], log="debug")
+    v1, v2 = hashlib.sha256(blob("v1", 200000)).hexdigest(), \
+        hashlib.sha256(blob("v2", 300000)).hexdigest()
+    assert child.expect("read").split()[1:] == [v1] * 3
+    boto.put_object(Bucket=wr.bucket, Key=key, Body=blob("v2", 300000))
+    child.send()
+    assert child.expect("again").split()[1:] == [v2] * 2
+    res = expect_ok(child.wait())
+    gets = re.findall(rb"debug: GET \S+/ckpt-1\.data ", res.stderr)
+    assert len(gets) == 2, f"expected one GET per version\n{res.describe()}"
+    assert not list(wr.spool.rglob("rc.*")), list(wr.spool.rglob("*"))
+
+
 # -- crashes and an unreachable store --------------------------------------------------------
 
 
