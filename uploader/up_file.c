@@ -15,11 +15,11 @@
  * -ENOENT when there is no such object. */
 static int copy_in(const up_route *ur, const char *key, int fd)
 {
-	int rc;
-	s3_client *c = up_client(ur, &rc);
-	const s3_api *api = s3_dl();
-	if (!c || !api)
-		return rc ? rc : -ENOSYS;
+	s3_client *c;
+	const s3_api *api;
+	int rc = up_store(ur, &c, &api);
+	if (rc < 0)
+		return rc;
 	uint64_t got;
 	s3_error err;
 	return api->get_fd(c, ur->cfg->bucket, key, 0, S3_TO_END, fd, 0, &got, NULL, &err);
@@ -74,11 +74,11 @@ static void keep(const up_route *ur, const char *key, const char *etag, const ch
  * kept. Returns an fd or -errno (-ENOENT: no such object). */
 static int open_object_copy(up_route *ur, const char *key, int flags)
 {
-	int rc;
-	s3_client *c = up_client(ur, &rc);
-	const s3_api *api = s3_dl();
-	if (!c || !api)
-		return rc ? rc : -ENOSYS;
+	s3_client *c;
+	const s3_api *api;
+	int rc = up_store(ur, &c, &api);
+	if (rc < 0)
+		return rc;
 	s3_error err;
 	s3_object_info info;
 	if ((rc = api->head_object(c, ur->cfg->bucket, key, &info, &err)) < 0)
@@ -206,12 +206,13 @@ int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_fil
 			goto on_error;
 	} else if ((flags & O_CREAT) && (flags & O_EXCL)) {
 		/* O_EXCL needs to know whether the object exists. */
-		int c_rc;
-		s3_client *c = up_client(ur, &c_rc);
-		const s3_api *api = s3_dl();
+		s3_client *c;
+		const s3_api *api;
 		s3_error err;
 		s3_object_info info;
-		int h = c && api ? api->head_object(c, ur->cfg->bucket, key, &info, &err) : -EIO;
+		int h = up_store(ur, &c, &api);
+		if (h == 0)
+			h = api->head_object(c, ur->cfg->bucket, key, &info, &err);
 		if (h == 0) {
 			rc = -EEXIST;
 			goto on_error;

@@ -57,14 +57,6 @@ static void keep_parent(const up_route *ur, const char *key)
 	vdir_add(ur, parent);
 }
 
-static int store(const up_route *ur, s3_client **c, const s3_api **api)
-{
-	int rc;
-	*c = up_client(ur, &rc);
-	*api = s3_dl();
-	return *c && *api ? 0 : rc ? rc : -ENOSYS;
-}
-
 static int count_entry(void *arg, const s3_list_entry *e)
 {
 	(void)e;
@@ -123,7 +115,7 @@ static int store_below(const up_route *ur, const char *prefix, uint64_t since, i
 	const s3_api *api;
 	live_count l = { .ur = ur, .since = since };
 	s3_error e;
-	if ((*err = store(ur, &c, &api)) == 0)
+	if ((*err = up_store(ur, &c, &api)) == 0)
 		*err = tombs ? api->list(c, ur->cfg->bucket, prefix, NULL, 0, count_live, &l, &e)
 			     : api->list(c, ur->cfg->bucket, prefix, "/", 1, count_entry, &l.n, &e);
 	pthread_mutex_lock(&up.lock);
@@ -182,7 +174,7 @@ int up_stat(const cfg_route *r, const char *rest, struct stat *st)
 	}
 	s3_client *c;
 	const s3_api *api;
-	if ((rc = store(ur, &c, &api)) < 0)
+	if ((rc = up_store(ur, &c, &api)) < 0)
 		return rc;
 	s3_object_info info;
 	s3_error e;
@@ -240,7 +232,7 @@ int up_unlink(const cfg_route *r, const char *rest)
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
-	if ((rc = store(ur, &c, &api)) < 0)
+	if ((rc = up_store(ur, &c, &api)) < 0)
 		return rc;
 	s3_error e;
 	s3_object_info info;
@@ -354,7 +346,7 @@ static int move_key(up_route *ur, const char *from, const char *to)
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
-	int rc = store(ur, &c, &api);
+	int rc = up_store(ur, &c, &api);
 	if (rc < 0)
 		return rc;
 	s3_error e;
@@ -421,7 +413,7 @@ int up_rename(const cfg_route *r, const char *from, const char *to, unsigned fla
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
-	if ((rc = store(ur, &c, &api)) == 0) {
+	if ((rc = up_store(ur, &c, &api)) == 0) {
 		s3_error e;
 		rc = api->list(c, ur->cfg->bucket, pf, NULL, 0, collect_live, &live, &e);
 	}
@@ -616,7 +608,7 @@ int up_listing_dir(const cfg_route *r, const char *rest, char *out, size_t cap)
 	pthread_mutex_unlock(&up.lock);
 	s3_client *c;
 	const s3_api *api;
-	if ((rc = store(ur, &c, &api)) == 0) {
+	if ((rc = up_store(ur, &c, &api)) == 0) {
 		s3_error e;
 		rc = api->list(c, ur->cfg->bucket, prefix, "/", 0, listing_entry, &l, &e);
 	}

@@ -146,6 +146,10 @@ void up_discard(const char *data, const char *meta);
 
 s3_client *up_client(const up_route *ur, int *err);
 
+/* The route's client and the loaded client library. Returns 0, or -errno (logged) when the
+ * store cannot be used. */
+int up_store(const up_route *ur, s3_client **c, const s3_api **api);
+
 
 /* Uploads what dead processes (killed workers, say) left in the spools this process uses;
  * on the calling thread. Caller must not hold up.lock. */

@@ -163,6 +163,14 @@ s3_client *up_client(const up_route *ur, int *err)
 	return c;
 }
 
+int up_store(const up_route *ur, s3_client **c, const s3_api **api)
+{
+	int rc;
+	*c = up_client(ur, &rc);
+	*api = s3_dl();
+	return *c && *api ? 0 : rc ? rc : -ENOSYS;
+}
+
 /* Escapes a key for the journal: %XX for '%', newlines and other control bytes. */
 static void escape_key(sb *out, const char *key)
 {

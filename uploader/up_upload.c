@@ -107,11 +107,11 @@ static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, co
 int up_put(const up_route *ur, const char *key, const char *data, const char *meta,
 	   int *attempts)
 {
-	int rc;
-	s3_client *c = up_client(ur, &rc);
-	const s3_api *api = s3_dl();
-	if (!c || !api)
-		return rc ? rc : -ENOSYS;
+	s3_client *c;
+	const s3_api *api;
+	int rc = up_store(ur, &c, &api);
+	if (rc < 0)
+		return rc;
 	int fd = open(data, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
