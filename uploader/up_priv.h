@@ -35,7 +35,7 @@ struct up_file {
 	int synced;              /* fsync uploaded it as it was when synced_st was taken */
 	int maybe_stored;        /* an object may exist under key (0: known absent), so a
 				  * rename or unlink must delete it */
-	struct timespec ready;   /* queued: not uploaded before (CLOCK_REALTIME) */
+	uint64_t ready_ms;       /* queued: not uploaded before (CLOCK_REALTIME, ms) */
 	struct stat synced_st;
 	UT_hash_handle hh;       /* up.pending, by hkey */
 	char hkey[RT_KEY_MAX + 24];

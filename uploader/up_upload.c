@@ -213,28 +213,34 @@ int up_upload_now(up_file *f)
 	return rc;
 }
 
-static int clock_passed(const struct timespec *t)
+/* CLOCK_REALTIME in milliseconds: the clock pthread_cond_timedwait measures. */
+static uint64_t realtime_ms(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+static struct timespec timespec_of_ms(uint64_t ms)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ms / 1000),
+				  .tv_nsec = (long)(ms % 1000) * 1000000L };
 }
 
 /* The first queued file that may be uploaded now: its upload_delay is over (or the process
- * is exiting) and no upload of its key is under way. Otherwise NULL, with *wake set to when
- * the earliest delay ends (tv_sec 0: nothing to wait for but a change). Caller holds
- * up.lock. */
-static up_file *next_ready(struct timespec *wake)
+ * is exiting) and no upload of its key is under way. Otherwise NULL, with *wake_ms set to
+ * when the earliest delay ends (0: nothing to wait for but a change). Caller holds up.lock. */
+static up_file *next_ready(uint64_t *wake_ms)
 {
-	*wake = (struct timespec){ 0 };
+	uint64_t now = realtime_ms();
+	*wake_ms = 0;
 	for (up_file *f = up.queue; f; f = f->next) {
 		if (up_key_in_flight(f->hkey))
 			continue;
-		if (up.drained || clock_passed(&f->ready))
+		if (up.drained || f->ready_ms <= now)
 			return f;
-		if (!wake->tv_sec || f->ready.tv_sec < wake->tv_sec ||
-		    (f->ready.tv_sec == wake->tv_sec && f->ready.tv_nsec < wake->tv_nsec))
-			*wake = f->ready;
+		if (!*wake_ms || f->ready_ms < *wake_ms)
+			*wake_ms = f->ready_ms;
 	}
 	return NULL;
 }
@@ -246,11 +252,12 @@ static void *worker(void *unused)
 		up.hooks.thread_start();
 	pthread_mutex_lock(&up.lock);
 	for (;;) {
-		struct timespec wake;
-		up_file *f = next_ready(&wake);
+		uint64_t wake_ms;
+		up_file *f = next_ready(&wake_ms);
 		if (!f) {
 			/* upload_delay: a rename or unlink may still make the upload moot. */
-			if (wake.tv_sec)
+			struct timespec wake = timespec_of_ms(wake_ms);
+			if (wake_ms)
 				pthread_cond_timedwait(&up.changed, &up.lock, &wake);
 			else
 				pthread_cond_wait(&up.changed, &up.lock);
@@ -281,14 +288,7 @@ static unsigned max_workers(void)
 void up_enqueue(up_file *f)
 {
 	f->state = UP_QUEUED;
-	clock_gettime(CLOCK_REALTIME, &f->ready);
-	uint32_t ms = f->ur->cfg->upload_delay_ms;
-	f->ready.tv_sec += ms / 1000;
-	f->ready.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (f->ready.tv_nsec >= 1000000000L) {
-		f->ready.tv_sec++;
-		f->ready.tv_nsec -= 1000000000L;
-	}
+	f->ready_ms = realtime_ms() + f->ur->cfg->upload_delay_ms;
 	f->next = NULL;
 	if (up.queue_tail)
 		up.queue_tail->next = f;
@@ -344,15 +344,7 @@ void up_drain(void)
 		if (f->owner == me && f->state == UP_WRITING && !f->removed)
 			up_enqueue(f);
 	}
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	uint32_t ms = drain_timeout_ms();
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec deadline = timespec_of_ms(realtime_ms() + drain_timeout_ms());
 	while ((up.queue || up.busy || up.recovering) &&
 	       pthread_cond_timedwait(&up.changed, &up.lock, &deadline) == 0)
 		;
