@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.harness.checks import object_sha, spool_leftovers  # noqa: E402
 from tests.harness.minio import MC_BIN, MINIO_BIN, Mc, MinioServer  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
 from bench.small_files import (children_cpu, cpu_of, fs_type, host_facts, log,  # noqa: E402
@@ -74,8 +75,6 @@ SUMMARY_RE = re.compile(r"^rwsplit\[\d+\][^\n]*write summary: (\d+) files upload
                         r"\((\d+) bytes\), (\d+) pending, (\d+) failed", re.MULTILINE)
 REQUEST_RE = re.compile(r"^rwsplit\[\d+\] debug: ([A-Z]+) (\S+) -> (\d+)", re.MULTILINE)
 PROBLEM_RE = re.compile(r"^rwsplit\[\d+\] (error|warn)[^\n]*", re.MULTILINE)
-# Files a spool may keep after a clean exit (a process's lock); anything else is data left.
-SPOOL_NOT_DATA_RE = re.compile(r"(^|[._-])(lock|lck|pid)$")
 
 
 # -- the rows -----------------------------------------------------------------------------
@@ -245,26 +244,6 @@ def check_object(s3, key, size):
     return [] if got == size else [f"s3://{BUCKET}/{key}: {got}, expected {size} bytes"]
 
 
-def object_sha256(s3, key):
-    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
-    h, n = hashlib.sha256(), 0
-    for chunk in iter(lambda: body.read(MiB), b""):
-        h.update(chunk)
-        n += len(chunk)
-    return n, h.hexdigest()
-
-
-def spool_leftovers(spool):
-    """Regular files in the spool other than a lock: data the library did not remove."""
-    left = []
-    for dp, _dns, fns in os.walk(spool):
-        for fn in fns:
-            p = Path(dp) / fn
-            if p.is_file() and not SPOOL_NOT_DATA_RE.search(fn):
-                left.append(f"{p.relative_to(spool)} ({p.stat().st_size} bytes)")
-    return left
-
-
 def check_rwsplit(s3, key, want, size, spool, stderr):
     """The object is complete and right (boto3: size and sha256), no multipart upload is
     left open, the spool holds no data file, and the process's write summary says every file
@@ -274,13 +253,13 @@ def check_rwsplit(s3, key, want, size, spool, stderr):
     if got != size:
         problems.append(f"s3://{BUCKET}/{key}: {got}, expected {size} bytes")
     else:
-        n, digest = object_sha256(s3, key)
+        n, digest = object_sha(s3, BUCKET, key)
         if (n, digest) != (size, want):
             problems.append(f"s3://{BUCKET}/{key}: {n} bytes sha256 {digest}, expected {want}")
     open_mpu = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
     if open_mpu:
         problems.append(f"{len(open_mpu)} incomplete multipart uploads")
-    left = spool_leftovers(spool)
+    left = [f"{rel} ({size} bytes)" for rel, size in spool_leftovers(spool)]
     if left:
         problems.append(f"spool {spool} still holds {left}")
     sums = SUMMARY_RE.findall(stderr)

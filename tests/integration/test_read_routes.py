@@ -16,14 +16,12 @@ Run from the repository root (own build dir, so as not to race other builds):
         tests/integration/test_read_routes.py
 """
 
-import hashlib
 import json
 import os
 import random
 import re
 import secrets
 import shutil
-import signal
 import stat
 import struct
 import subprocess
@@ -35,7 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import proc
+from tests.harness.checks import sha256_bytes, sha256_file
 from tests.harness.minio import random_bucket_name
+from tests.harness.proc import expect_ok, py
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -95,23 +96,9 @@ SUMMARY_FIELDS = {
     "prefetch_hits": rb"(\d+) prefetch hits",
     "evictions": rb"(\d+) evictions",
 }
-RWSPLIT_LINE_RE = re.compile(rb"^rwsplit\[\d+\]")
-RWSPLIT_PROBLEM_RE = re.compile(rb"^rwsplit\[\d+\] (error|warn)", re.MULTILINE)
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(MiB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_npy(shape, payload):
@@ -122,19 +109,7 @@ def make_npy(shape, payload):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
 
 
-@dataclass
-class Result:
-    args: list
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-    elapsed: float
-
-    def describe(self):
-        err = self.stderr[-3000:].decode(errors="replace")
-        return (f"{self.args!r} -> {self.returncode} in {self.elapsed:.1f}s\n"
-                f"stdout: {self.stdout[:600]!r}\nstderr: {err}")
-
+class Result(proc.Result):
     def summaries(self):
         """The rwsplit read-summary lines of stderr, parsed (one dict per process)."""
         out = []
@@ -146,33 +121,9 @@ class Result:
             out.append(d)
         return out
 
-    def other_stderr(self):
-        """stderr without the lines rwsplit printed."""
-        return b"".join(line for line in self.stderr.splitlines(keepends=True)
-                        if not RWSPLIT_LINE_RE.match(line))
-
-    def rwsplit_problems(self):
-        return [line for line in self.stderr.splitlines() if RWSPLIT_PROBLEM_RE.match(line)]
-
 
 def run(args, env, timeout=RUN_TIMEOUT, stdin_data=None):
-    """Runs args in a new process group (a timeout kills the whole pipeline)."""
-    args = [str(a) for a in args]
-    start = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE if stdin_data else
-                            subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(stdin_data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError(f"{args!r} still running after {timeout} s (killed)\n"
-                             f"stdout: {out[:600]!r}\nstderr: {err[-3000:]!r}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return Result(args, proc.returncode, out, err, time.monotonic() - start)
+    return proc.run(args, env, timeout, stdin_data, Result)
 
 
 class Route:
@@ -235,12 +186,6 @@ def norm(data, root):
     return data.replace(str(root).encode(), b"ROOT")
 
 
-def expect_ok(res):
-    assert res.returncode == 0, res.describe()
-    assert not res.rwsplit_problems(), res.describe()
-    return res
-
-
 def same(local_root, route, make_args, *, stdin_data=None, via_cli=False,
          timeout=RUN_TIMEOUT):
     """Runs make_args(root) on local_root (no rwsplit) and on the route (rwsplit); asserts
@@ -258,10 +203,6 @@ def same(local_root, route, make_args, *, stdin_data=None, via_cli=False,
         rt.describe()
     assert not rt.rwsplit_problems(), rt.describe()
     return loc, rt
-
-
-def py(script, *args):
-    return [sys.executable, str(script), *args]
 
 
 # -- probe scripts (run by the same interpreter, with and without rwsplit) -------------------
@@ -1417,7 +1358,7 @@ def test_small_budget_reads_correctly(tree, make_route):
             digest, name = line.split("  ", 1)
             got[name[len(route.local) + 1:]] = digest
         assert got == tree.sha
-        assert not RWSPLIT_PROBLEM_RE.search(err), err.decode(errors="replace")
+        assert not proc.RWSPLIT_PROBLEM_RE.search(err), err.decode(errors="replace")
     # Slack: eviction runs when an object is added, so the total can exceed the budget by
     # the last object added, at most the largest object (40 MiB here).
     assert _obj_usage(route) <= 8 * MiB + max(tree.files.values()) + 64 * KiB

@@ -11,24 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.harness.checks import sha256_bytes as sha256
+from tests.harness.checks import sha256_file
 from tests.harness.minio import Mc, MinioServer, free_port, random_bucket_name
 
 MiB = 1 << 20
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(MiB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_random(path, size):

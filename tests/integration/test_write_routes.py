@@ -36,13 +36,16 @@ import textwrap
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from tests.harness import proc
+from tests.harness.checks import (object_sha, sha256_bytes, sha256_file,
+                                  spool_files, spool_leftovers)
 from tests.harness.minio import Mc, random_bucket_name
+from tests.harness.proc import expect_ok, py
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -77,26 +80,9 @@ BIG_SIZE = 64 * MiB + 12345        # 13 parts of 5 MiB
 
 SUMMARY_RE = re.compile(rb"^rwsplit\[(\d+)\][^\n]*write summary:([^\n]*)$", re.MULTILINE)
 UPLOADED_RE = re.compile(rb"(\d+)\s+(?:\w+\s+){0,2}uploaded")
-RWSPLIT_LINE_RE = re.compile(rb"^rwsplit\[\d+\]")
-RWSPLIT_PROBLEM_RE = re.compile(rb"^rwsplit\[\d+\] (error|warn)", re.MULTILINE)
-# Files in a spool that are not data (a lock or pid file); anything else left after a clean
-# exit is a leftover.
-SPOOL_NOT_DATA_RE = re.compile(r"(^|[._-])(lock|lck|pid)$")
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(MiB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def blob(seed, n):
@@ -114,49 +100,14 @@ def multipart_etag(path, part=PART):
     return f"{hashlib.md5(digests).hexdigest()}-{count}"
 
 
-@dataclass
-class Result:
-    args: list
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-    elapsed: float
-
-    def describe(self):
-        err = self.stderr[-4000:].decode(errors="replace")
-        return (f"{self.args!r} -> {self.returncode} in {self.elapsed:.1f}s\n"
-                f"stdout: {self.stdout[:800]!r}\nstderr: {err}")
-
+class Result(proc.Result):
     def summaries(self):
         """[(pid, text)] of the rwsplit `write summary:` lines."""
         return [(int(m.group(1)), m.group(2)) for m in SUMMARY_RE.finditer(self.stderr)]
 
-    def rwsplit_problems(self):
-        return [line for line in self.stderr.splitlines() if RWSPLIT_PROBLEM_RE.match(line)]
-
-    def other_stderr(self):
-        return b"".join(line for line in self.stderr.splitlines(keepends=True)
-                        if not RWSPLIT_LINE_RE.match(line))
-
 
 def run(args, env, timeout=RUN_TIMEOUT, stdin_data=None):
-    """Runs args in a new process group (a timeout kills the whole group)."""
-    args = [str(a) for a in args]
-    start = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE if stdin_data is not None
-                            else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        out, err = proc.communicate(stdin_data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError(f"{args!r} still running after {timeout} s (killed)\n"
-                             f"stdout: {out[:600]!r}\nstderr: {err[-3000:]!r}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return Result(args, proc.returncode, out, err, time.monotonic() - start)
+    return proc.run(args, env, timeout, stdin_data, Result)
 
 
 class Child:
@@ -280,16 +231,6 @@ class WRoute:
                    timeout)
 
 
-def py(script, *args):
-    return [sys.executable, str(script), *map(str, args)]
-
-
-def expect_ok(res):
-    assert res.returncode == 0, res.describe()
-    assert not res.rwsplit_problems(), res.describe()
-    return res
-
-
 def uploaded_counts(res):
     """The `N uploaded` count of every write summary line (None where there is none)."""
     out = []
@@ -318,15 +259,6 @@ def bucket_objects(boto, bucket):
         for obj in page.get("Contents", []):
             out[obj["Key"]] = {"Size": obj["Size"], "ETag": obj["ETag"].strip('"')}
     return out
-
-
-def object_sha(boto, bucket, key):
-    body = boto.get_object(Bucket=bucket, Key=key)["Body"]
-    h, n = hashlib.sha256(), 0
-    for chunk in iter(lambda: body.read(MiB), b""):
-        h.update(chunk)
-        n += len(chunk)
-    return n, h.hexdigest()
 
 
 def object_bytes(boto, bucket, key):
@@ -373,28 +305,6 @@ def assert_objects(boto, bucket, expected, multipart_clean=True, context=""):
     if multipart_clean:
         assert pending_multipart(boto, bucket) == [], f"incomplete multipart uploads\n{context}"
     return got
-
-
-def spool_files(spool):
-    """[(relative path, size)] of the regular files under the spool directory."""
-    out = []
-    spool = Path(spool)
-    if not spool.exists():
-        return out
-    for dp, _dns, fns in os.walk(spool):
-        for fn in fns:
-            p = Path(dp) / fn
-            try:
-                if p.is_file() and not p.is_symlink():
-                    out.append((str(p.relative_to(spool)), p.stat().st_size))
-            except FileNotFoundError:
-                pass
-    return sorted(out)
-
-
-def spool_leftovers(spool):
-    return [(rel, size) for rel, size in spool_files(spool)
-            if not SPOOL_NOT_DATA_RE.search(os.path.basename(rel))]
 
 
 def assert_spool_clean(spool, context=""):

@@ -1,0 +1,68 @@
+"""Running a program under test: its exit status, output and time, and the lines rwsplit
+printed among its stderr."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+RWSPLIT_LINE_RE = re.compile(rb"^rwsplit\[\d+\]")
+RWSPLIT_PROBLEM_RE = re.compile(rb"^rwsplit\[\d+\] (error|warn)", re.MULTILINE)
+
+
+@dataclass
+class Result:
+    args: list
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    elapsed: float
+
+    def describe(self):
+        err = self.stderr[-4000:].decode(errors="replace")
+        return (f"{self.args!r} -> {self.returncode} in {self.elapsed:.1f}s\n"
+                f"stdout: {self.stdout[:800]!r}\nstderr: {err}")
+
+    def other_stderr(self):
+        """stderr without the lines rwsplit printed."""
+        return b"".join(line for line in self.stderr.splitlines(keepends=True)
+                        if not RWSPLIT_LINE_RE.match(line))
+
+    def rwsplit_problems(self):
+        return [line for line in self.stderr.splitlines() if RWSPLIT_PROBLEM_RE.match(line)]
+
+
+def run(args, env, timeout, stdin_data=None, result=Result):
+    """Runs args in a new process group (a timeout kills the whole group); returns a result
+    (an instance of `result`, a Result subclass)."""
+    args = [str(a) for a in args]
+    start = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE if stdin_data is not None
+                            else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(stdin_data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"{args!r} still running after {timeout} s (killed)\n"
+                             f"stdout: {out[:600]!r}\nstderr: {err[-3000:]!r}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return result(args, proc.returncode, out, err, time.monotonic() - start)
+
+
+def py(script, *args):
+    """The command running a Python script with this interpreter."""
+    return [sys.executable, str(script), *map(str, args)]
+
+
+def expect_ok(res):
+    """res, after asserting it exited 0 and rwsplit logged no warning or error."""
+    assert res.returncode == 0, res.describe()
+    assert not res.rwsplit_problems(), res.describe()
+    return res
