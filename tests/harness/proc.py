@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+LOCALE = "C.UTF-8"  # programs under test run with LC_ALL set to it, output comparable
 RWSPLIT_LINE_RE = re.compile(rb"^rwsplit\[\d+\]")
 RWSPLIT_PROBLEM_RE = re.compile(rb"^rwsplit\[\d+\] (error|warn)", re.MULTILINE)
 
@@ -33,6 +34,22 @@ class Result:
 
     def rwsplit_problems(self):
         return [line for line in self.stderr.splitlines() if RWSPLIT_PROBLEM_RE.match(line)]
+
+
+def preload_env(server, lib, conf, log="info", extra=None):
+    """The environment of a program run with rwsplit preloaded: server's credentials, lib as
+    LD_PRELOAD, conf as RWSPLIT_CONFIG, log level log, a fixed locale, then extra."""
+    env = server.child_env({
+        "LD_PRELOAD": str(lib),
+        "RWSPLIT_CONFIG": str(conf),
+        "RWSPLIT_LOG": log,
+        "LC_ALL": LOCALE,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    env.pop("RWSPLIT_LOG_FILE", None)
+    env.pop("RWSPLIT_DISABLE", None)
+    env.update(extra or {})
+    return env
 
 
 def run(args, env, timeout, stdin_data=None, result=Result):

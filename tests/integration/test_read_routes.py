@@ -36,7 +36,7 @@ import pytest
 from tests.harness import proc
 from tests.harness.checks import sha256_bytes, sha256_file
 from tests.harness.minio import random_bucket_name
-from tests.harness.proc import expect_ok, py
+from tests.harness.proc import LOCALE, expect_ok, py
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -82,7 +82,6 @@ WIDE_DIRS = 30
 ROUTE_DEFAULTS = {"whole_object_max": "4MiB"}
 
 RUN_TIMEOUT = 90
-LOCALE = "C.UTF-8"
 
 SUMMARY_RE = re.compile(rb"rwsplit\[(\d+)\] info: read summary: (.*)$", re.MULTILINE)
 SUMMARY_FIELDS = {
@@ -143,17 +142,7 @@ class Route:
         return f"{self.local}/{rel}" if rel else self.local
 
     def env(self, log="info", extra=None):
-        env = self.minio.child_env({
-            "LD_PRELOAD": str(self.build.lib),
-            "RWSPLIT_CONFIG": str(self.conf),
-            "RWSPLIT_LOG": log,
-            "LC_ALL": LOCALE,
-            "PYTHONDONTWRITEBYTECODE": "1",
-        })
-        env.pop("RWSPLIT_LOG_FILE", None)
-        env.pop("RWSPLIT_DISABLE", None)
-        env.update(extra or {})
-        return env
+        return proc.preload_env(self.minio, self.build.lib, self.conf, log, extra)
 
     def run(self, args, timeout=RUN_TIMEOUT, log="info", stdin_data=None, via_cli=False,
             extra_env=None):

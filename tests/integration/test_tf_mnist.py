@@ -8,7 +8,6 @@ files, no temporary names, deleted checkpoints gone, and an empty spool.
 """
 
 import importlib.util
-import os
 import re
 import shlex
 import subprocess

@@ -45,7 +45,7 @@ from tests.harness import proc
 from tests.harness.checks import (object_sha, sha256_bytes, sha256_file,
                                   spool_files, spool_leftovers)
 from tests.harness.minio import Mc, random_bucket_name
-from tests.harness.proc import expect_ok, py
+from tests.harness.proc import LOCALE, expect_ok, py
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -62,7 +62,6 @@ ROUTE_DEFAULTS = {
 DRAIN_TIMEOUT = 30.0
 
 RUN_TIMEOUT = 90
-LOCALE = "C.UTF-8"
 
 # The local tree copied (cp -r) and extracted (tar -x) into the route: nested dirs, 0 and 1
 # byte files, awkward names (space, unicode, %, +, =, a literal "%41") and one multipart file.
@@ -201,17 +200,7 @@ class WRoute:
         return self.prefixes[route] + rel
 
     def env(self, log="info", extra=None):
-        env = self.server.child_env({
-            "LD_PRELOAD": str(self.build.lib),
-            "RWSPLIT_CONFIG": str(self.conf),
-            "RWSPLIT_LOG": log,
-            "LC_ALL": LOCALE,
-            "PYTHONDONTWRITEBYTECODE": "1",
-        })
-        env.pop("RWSPLIT_LOG_FILE", None)
-        env.pop("RWSPLIT_DISABLE", None)
-        env.update(extra or {})
-        return env
+        return proc.preload_env(self.server, self.build.lib, self.conf, log, extra)
 
     def run(self, args, timeout=RUN_TIMEOUT, log="info", stdin_data=None, extra_env=None):
         return run(args, self.env(log, extra_env), timeout, stdin_data)
