@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# What `make bench` needs beyond scripts/deps.sh: the alternatives we compare against
+# (s3fs-fuse, rclone), the load generators (fio, GNU parallel), and matplotlib for the chart
+# (into the project venv). Idempotent; a second run only checks and returns.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv="$top/.tools/venv"
+
+DEB_PKGS="s3fs rclone fio parallel fuse3"
+
+log() { printf 'bench-deps: %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+		log "need root (or sudo) to run: $*"; return 1; fi
+}
+
+missing=""
+for p in $DEB_PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing Debian packages:$missing"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+req="$top/bench/requirements.txt"
+if ! cmp -s "$req" "$venv/.bench-requirements" 2>/dev/null; then
+	log "installing the benchmark's Python requirements (matplotlib)"
+	"$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+	cp "$req" "$venv/.bench-requirements"
+fi
