@@ -31,7 +31,8 @@ if str(REPO) not in sys.path:
 from tests.harness.minio import MC_BIN, MINIO_BIN, child_env  # noqa: E402,F401
 
 VENV_PY = REPO / ".tools" / "venv" / "bin" / "python"
-RESULTS_JSON = REPO / "bench" / "results"        # one NAME.json per script, for bench/chart.py
+# One NAME.json per script, for bench/chart.py; RWBENCH_RESULTS_JSON redirects trial runs.
+RESULTS_JSON = Path(os.environ.get("RWBENCH_RESULTS_JSON", REPO / "bench" / "results"))
 PASS_TIMEOUT = 300                                # seconds; a longer pass counts as failed
 MOUNT_TIMEOUT = 30
 
