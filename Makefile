@@ -108,12 +108,17 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# Benchmarks (bench/README.md): small-file reads, cold and warm, through rwsplit, s3fs, local
-# disk and tmpfs, next to the server's ceiling; a 256 MiB checkpoint save through a write
-# route next to local disk, tmpfs and native uploads. Each writes its own section of
-# bench/RESULTS.md.
+# Benchmarks (bench/README.md): every workload of issue 6 through rwsplit and through what
+# users would pick instead (s3fs-fuse, rclone mount, boto3), next to the server's ceiling and
+# local disk / tmpfs, on one throw-away MinIO per script. Each script writes its own section
+# of bench/RESULTS.md and a JSON file in bench/results/; chart.py draws bench/results.png.
 .PHONY: bench
+BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough
 bench: deps
+	scripts/bench-deps.sh
 	$(MAKE) all
-	$(VENV)/bin/python bench/small_files.py --out bench/RESULTS.md
-	$(VENV)/bin/python bench/checkpoint.py --out bench/RESULTS.md --build $(BUILD)
+	set -e; for s in $(BENCH_SCRIPTS); do \
+		echo "== bench/$$s.py" >&2; \
+		$(VENV)/bin/python bench/$$s.py --out bench/RESULTS.md --build $(BUILD); \
+	done
+	$(VENV)/bin/python bench/chart.py --out bench/RESULTS.md

@@ -256,7 +256,7 @@ def save_json(name, data):
     """Writes bench/results/NAME.json for bench/chart.py (overwriting the previous run's).
     data: {"title": str, "unit": "MB/s" | "files/s" | "s" | ..., "lower_is_better": bool,
     "groups": [{"label": "cold", "values": {system name: median, ...}}, ...],
-    any other keys the script wants to keep}. One chart panel per file: a bar per system in
+    "log_scale": bool (optional), any other keys the script wants to keep}. One chart panel per file: a bar per system in
     every group. Dataclasses and Paths in data are converted."""
     RESULTS_JSON.mkdir(parents=True, exist_ok=True)
 
