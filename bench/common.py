@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import shlex
 import shutil
 import signal
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
