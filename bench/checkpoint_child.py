@@ -1,24 +1,27 @@
 #!/usr/bin/env python3
-"""The process bench/checkpoint.py times: a training loop's checkpoint save, or a native upload.
+"""The process bench/checkpoint.py times: a training loop's checkpoint save, or the save and
+upload a training loop does without rwsplit.
 
-    checkpoint_child.py save PATH --src PAYLOAD [--fsync] [WARM]
-    checkpoint_child.py upload --src PAYLOAD --bucket B --key K --how HOW [WARM]
-    checkpoint_child.py fallback PATH --src PAYLOAD --bucket B --key K --how HOW [WARM]
+    checkpoint_child.py save DEST --src SRC [--fsync] [WARM]
+    checkpoint_child.py fallback DEST --src SRC --bucket B --key K [WARM]
 
-save:     the checkpoint (PAYLOAD's bytes, read into memory first, untimed) is written to the
-          new file PATH in 8 MiB os.write calls and closed (with os.fsync first if --fsync);
-          open -> close is timed here, in the process, as a training loop would see it.
-upload:   PAYLOAD (already on local disk, page cache warm) is uploaded with boto3; only the
-          upload call is timed (the client is made and a HeadBucket sent first, as a training
-          loop's client would be warm).
-fallback: what a training loop does without rwsplit: save to local disk, then upload that
-          file with boto3 before going on; both steps are timed.
+SRC is the checkpoint: one file, or a directory of files (a sharded checkpoint). DEST is then
+a new file, or a directory to write every file of SRC into (made before timing; on a write
+route, mkdir is virtual).
 
-WARM = --warm BYTES --warm-dir DIR: before timing, write and unlink a scratch file of BYTES in DIR
-(see warm_memory).
+save:     the checkpoint (SRC's bytes, read into memory first, untimed) is written in 8 MiB
+          os.write calls and closed (with os.fsync first if --fsync), file after file in SRC's
+          sorted order; the open of the first file -> the close of the last is timed here, in
+          the process, as a training loop would see it.
+fallback: what a training loop does without rwsplit: save to local disk (as save), then
+          upload DEST with boto3 before going on; both steps are timed, each by itself. The
+          upload: upload_file (default TransferConfig) to key K, or, for a directory, every
+          file to K/NAME from a ThreadPoolExecutor of 8 threads (one upload_file per file).
+          The client is made and a HeadBucket sent before anything is timed, as a training
+          loop's client would be warm.
 
-HOW: upload_file (default TransferConfig), upload_file_tuned (--part-size / --concurrency,
-threshold --threshold) or put_object (one PUT, like oss2's put_object_from_file).
+WARM = --warm BYTES --warm-dir DIR: before timing, write and unlink a scratch file of BYTES in
+DIR (see warm_memory).
 
 Prints one JSON line: wall-clock stamps (time.time(), so the parent can compare them with the
 moment it saw the process exit) and perf_counter durations. Only the standard library and
@@ -30,14 +33,26 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 8 << 20                     # bytes per write(): what a framework's save does
+UPLOAD_THREADS = 8                  # a training script's pool for a sharded checkpoint
 
 
-def load(path):
-    """The checkpoint in memory before the save starts (not timed)."""
-    with open(path, "rb") as f:
-        return f.read()
+def members(src):
+    """[(name, path)] of the checkpoint's files: SRC itself, or the files of directory SRC."""
+    if os.path.isdir(src):
+        return [(n, os.path.join(src, n)) for n in sorted(os.listdir(src))]
+    return [(os.path.basename(src), src)]
+
+
+def load(src):
+    """[(name, bytes)]: the checkpoint in memory before the save starts (not timed)."""
+    out = []
+    for name, path in members(src):
+        with open(path, "rb") as f:
+            out.append((name, f.read()))
+    return out
 
 
 def warm_memory(nbytes, directory):
@@ -64,27 +79,36 @@ def warm_memory(nbytes, directory):
         os.unlink(scratch)
 
 
-def save(path, data, fsync):
-    """open, 8 MiB writes, optional fsync, close. Returns the open and close stamps, the whole
-    save's seconds and each step's (to see where a difference between rows comes from)."""
-    mv = memoryview(data)
+def save(dest, files, fsync, is_dir):
+    """Every file: open, 8 MiB writes, optional fsync, close. Returns the stamps of the first
+    open and the last close, the whole save's seconds and each step's summed over the files
+    (to see where a difference between rows comes from)."""
+    if is_dir:
+        os.makedirs(dest, exist_ok=True)          # before timing: the save is the files
+    steps = dict.fromkeys(("open_s", "write_s", "fsync_s", "close_s"), 0.0)
     out = {"t_open": time.time()}
-    t0 = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    t1 = t2 = t3 = time.perf_counter()
-    try:
-        off = 0
-        while off < len(mv):
-            off += os.write(fd, mv[off:off + CHUNK])   # a short write goes on from there
-        t2 = t3 = time.perf_counter()
-        if fsync:
-            os.fsync(fd)
-            t3 = time.perf_counter()
-    finally:
-        os.close(fd)
-    t4 = time.perf_counter()
-    out.update(t_close=time.time(), save_s=t4 - t0, open_s=t1 - t0, write_s=t2 - t1,
-               fsync_s=t3 - t2, close_s=t4 - t3)
+    t_start = time.perf_counter()
+    for name, data in files:
+        mv = memoryview(data)
+        t0 = time.perf_counter()
+        fd = os.open(os.path.join(dest, name) if is_dir else dest,
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        t1 = t2 = t3 = time.perf_counter()
+        try:
+            off = 0
+            while off < len(mv):
+                off += os.write(fd, mv[off:off + CHUNK])   # a short write goes on from there
+            t2 = t3 = time.perf_counter()
+            if fsync:
+                os.fsync(fd)
+                t3 = time.perf_counter()
+        finally:
+            os.close(fd)
+        t4 = time.perf_counter()
+        for k, v in (("open_s", t1 - t0), ("write_s", t2 - t1), ("fsync_s", t3 - t2),
+                     ("close_s", t4 - t3)):
+            steps[k] += v
+    out.update(t_close=time.time(), save_s=time.perf_counter() - t_start, **steps)
     return out
 
 
@@ -101,65 +125,56 @@ def client(args):
     return s3
 
 
-def upload(s3, args, src):
-    """One upload of src, timed. Returns (start stamp, seconds)."""
-    from boto3.s3.transfer import TransferConfig
-
+def upload(s3, bucket, key, src):
+    """Uploads src (a file to key, or a directory's files to key/NAME), timed. Returns
+    (start stamp, seconds)."""
     t_start = time.time()
     t0 = time.perf_counter()
-    if args.how == "put_object":
-        with open(src, "rb") as f:
-            s3.put_object(Bucket=args.bucket, Key=args.key, Body=f)
-    elif args.how == "upload_file":
-        s3.upload_file(str(src), args.bucket, args.key)
+    if os.path.isdir(src):
+        # boto3 clients are thread-safe; upload_file below 8 MiB is one PUT, above it its
+        # own multipart with threads of its own.
+        with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+            for f in [pool.submit(s3.upload_file, path, bucket, f"{key}/{name}")
+                      for name, path in members(src)]:
+                f.result()
     else:
-        cfg = TransferConfig(multipart_threshold=args.threshold, multipart_chunksize=args.part_size,
-                             max_concurrency=args.concurrency)
-        s3.upload_file(str(src), args.bucket, args.key, Config=cfg)
+        s3.upload_file(src, bucket, key)
     return t_start, time.perf_counter() - t0
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=("save", "upload", "fallback"))
-    ap.add_argument("path", nargs="?", help="where save and fallback write the checkpoint")
-    ap.add_argument("--src", required=True, help="the checkpoint's bytes (a local file)")
+    ap.add_argument("mode", choices=("save", "fallback"))
+    ap.add_argument("dest", nargs="?", help="where the checkpoint is saved")
+    ap.add_argument("--src", required=True, help="the checkpoint: a local file or directory")
     ap.add_argument("--fsync", action="store_true")
     ap.add_argument("--warm", type=int, default=0, help="scratch bytes to write first")
     ap.add_argument("--warm-dir", default="/var/tmp", help="where (the save's filesystem)")
     ap.add_argument("--endpoint", default=os.environ.get("RWSPLIT_TEST_ENDPOINT"))
     ap.add_argument("--bucket")
-    ap.add_argument("--key")
-    ap.add_argument("--how", default="upload_file",
-                    choices=("upload_file", "upload_file_tuned", "put_object"))
-    ap.add_argument("--threshold", type=int, default=64 << 20)
-    ap.add_argument("--part-size", type=int, default=16 << 20)
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--key", help="the object key (a directory: the prefix of its files)")
     a = ap.parse_args(argv)
-    if a.mode in ("save", "fallback") and not a.path:
-        ap.error(f"{a.mode} needs PATH")
-    if a.mode in ("upload", "fallback") and not (a.bucket and a.key and a.endpoint):
-        ap.error(f"{a.mode} needs --bucket, --key and --endpoint (or RWSPLIT_TEST_ENDPOINT)")
+    if not a.dest:
+        ap.error(f"{a.mode} needs DEST")
+    if a.mode == "fallback" and not (a.bucket and a.key and a.endpoint):
+        ap.error("fallback needs --bucket, --key and --endpoint (or RWSPLIT_TEST_ENDPOINT)")
     return a
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     out = {"pid": os.getpid()}
+    is_dir = os.path.isdir(args.src)
     if args.mode == "save":
-        data = load(args.src)
+        files = load(args.src)
         warm_memory(args.warm, args.warm_dir)
-        out.update(save(args.path, data, args.fsync))
-    elif args.mode == "upload":
-        s3 = client(args)
-        warm_memory(args.warm, args.warm_dir)
-        out["t_start"], out["upload_s"] = upload(s3, args, args.src)
+        out.update(save(args.dest, files, args.fsync, is_dir))
     else:
         s3 = client(args)
-        data = load(args.src)
+        files = load(args.src)
         warm_memory(args.warm, args.warm_dir)
-        out.update(save(args.path, data, False))
-        out["t_start"], out["upload_s"] = upload(s3, args, args.path)
+        out.update(save(args.dest, files, False, is_dir))
+        out["t_start"], out["upload_s"] = upload(s3, args.bucket, args.key, args.dest)
     # The last stamp before exit: what comes after it (interpreter teardown, and under rwsplit
     # the wait for the upload queue to drain) the parent sees as the exit wait.
     out["t_end"] = time.time()
