@@ -48,13 +48,16 @@ Checks: every stat pass must print the data set's count and total bytes. After t
 `find ROOT -type f -printf '%P %s %T@'` (names, sizes, mtimes) are compared with a boto3
 `list_objects_v2` listing; the cold `ls -l` there and one more cold pass of `find` and of
 `stat` run with `RWSPLIT_LOG=debug` to count the requests each sent (one LIST per 1000 keys,
-no HEAD or GET expected). A pass that exits non-zero, runs over 300 s or fails its check is listed with its
-stderr and left out of the statistics. Writes its own section of --out (`metadata`) and
-bench/results/metadata.json (seconds, lower is better, one group per operation and cold/warm).
+no HEAD or GET expected). A pass that exits non-zero, runs over 300 s or fails its check is
+listed with its stderr and left out of the statistics. Writes its own section of --out
+(`metadata`) and bench/results/metadata.json (seconds, lower is better, one group per
+operation and cold/warm; the ceiling's LIST is in every group).
 
-Run time: about 3 minutes with the defaults on 2 cores (the cold FUSE passes dominate);
-needs root for drop_caches and the FUSE mounts (without, the FUSE rows say why they are
-missing and cold passes start from whatever page cache there is).
+Run time: an estimated 3-4 minutes with the defaults on an otherwise idle 2-core machine (7.7
+minutes measured while other jobs kept the load average at 40-100); the cold FUSE passes take
+most of it. Needs about 100 MB on the root filesystem and in /dev/shm, and root for drop_caches
+and the FUSE mounts (without, the FUSE rows say why they are missing and cold passes start
+from whatever page cache there is).
 """
 
 import argparse
@@ -78,10 +81,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (MC_BIN, VENV_PY, Pass, drop_caches, env_line, fmt,  # noqa: E402
-                          fs_type, host_facts, lib_fact, load_average, log, ok_seconds, ratio,
-                          rclone_mount, rwsplit_env, s3fs_mount, save_json, stats, timed,
-                          tool_facts, tool_reason)
+from bench.common import (MC_BIN, VENV_PY, FuseMount, Pass, drop_caches,  # noqa: E402
+                          env_line, fmt, fs_type, host_facts, lib_fact, load_average, log,
+                          ok_seconds, ratio, rclone_mount, rwsplit_env, s3fs_mount, save_json,
+                          stats, timed, tool_facts, tool_reason)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer  # noqa: E402
 
@@ -90,8 +93,8 @@ ROUTE = "/mnt/rwbench-meta/data"    # the rwsplit read route (nothing exists the
 BUCKET = "rwbench-meta"
 PREFIX = "data/"
 SIZE_MIN, SIZE_MAX = 1, 100
-STAT_PY = ("import os,sys; d=sys.argv[1]; "
-           "s=[os.stat(d+'/'+e).st_size for e in os.listdir(d)]; print(len(s),sum(s))")
+STAT_PY = ('import os,sys; d=sys.argv[1]; '
+           's=[os.stat(d+"/"+e).st_size for e in os.listdir(d)]; print(len(s),sum(s))')
 OPS = {
     "ls -l": lambda root: ["bash", "-c", f"ls -l {shlex.quote(str(root))} > /dev/null"],
     "find": lambda root: ["bash", "-c", f"find {shlex.quote(str(root))} > /dev/null"],
@@ -487,7 +490,9 @@ def write_report(out, cmdline, facts, loads, rows, rw, checks, requests, conf_te
         how = (f"mounted with `{r.shown_cmd}`; " if r.daemon_pid else "") + f"ROOT = `{r.root}`"
         env = env_line(r.shown_env)
         L.append(f"- **{r.name}**: {how}" + (f"; environment `{env}`" if env else ""))
-    L.append("")
+    L.append("\nrclone's remote `bench:` is defined by `RCLONE_CONFIG_BENCH_*` environment "
+             "variables (type s3, provider Minio, the server's endpoint and keys; "
+             "bench/common.py rclone_mount).\n")
     L.append(f"rwsplit config:\n\n```ini\n{conf_text.strip()}\n```\n")
     L.append("### Every pass (seconds; x = failed)\n")
     L.append("| row | operation | cold | warm |\n|---|---|---|---|")
@@ -611,6 +616,9 @@ def main(argv=None):
             log(f"{failed} passes or checks FAILED: see the report")
         return 1 if failed else 0
     finally:
+        # Unmounted before the temp dirs go: rmtree must not walk into a live mount.
+        for m in list(FuseMount.live):
+            m.unmount()
         if mc is not None:
             mc.close()
         if server is not None:
