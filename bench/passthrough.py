@@ -40,10 +40,14 @@ report lists the share of samples in librwsplit.so and its top symbols.
 Checks: before timing, the active variant must refuse `touch /mnt/rwbench-pt/read/x` with
 EROFS (proof the routes are loaded) and the disabled one must pass it through (ENOENT); every
 loop's check sum (bytes and sizes seen) must be the same in every variant; a pass that exits
-non-zero is listed and left out. Writes its own section of --out (`passthrough`) and
+non-zero is listed and left out. After timing, `strace -f -c` counts the system calls of one
+iteration of every loop in every variant (runs of k and 2k iterations, the difference over k),
+so the report shows whether the library adds any. Writes its own section of --out (`passthrough`) and
 bench/results/passthrough.json (each variant's median relative to plain, per loop).
 
-Run time: about 1 minute with the defaults on 2 cores. Needs gcc; no root, no server.
+Run time: about 1 minute with the defaults on an otherwise idle 2-core machine (2.7 minutes
+measured at load average 20-40). Needs gcc (and strace, perf for the extras); no root, no
+server.
 """
 
 import argparse
@@ -211,14 +215,39 @@ def measure(cases, vs, ofrc, runs, numpy_runs, loads):
 
 
 def overhead(values, base):
-    """(median(values) / median(base) - 1, median of the per-round ratios - 1) or Nones."""
-    pairs = [(v, b) for v, b in zip(values, base) if v is not None and b is not None]
+    """(median(values) / median(base) - 1, the per-round ratios - 1) or (None, [])."""
+    pairs = [v / b - 1 for v, b in zip(values, base) if v is not None and b is not None]
     if not pairs:
-        return None, None
+        return None, []
     ok_v = [v for v in values if v is not None]
     ok_b = [b for b in base if b is not None]
-    return (statistics.median(ok_v) / statistics.median(ok_b) - 1,
-            statistics.median(v / b for v, b in pairs) - 1)
+    return statistics.median(ok_v) / statistics.median(ok_b) - 1, pairs
+
+
+def paired_cell(pairs):
+    """The median per-round overhead and its range: '+1.2% (−3.0%…+4.1%)'."""
+    if not pairs:
+        return "–"
+    return f"{pct(statistics.median(pairs))} ({pct(min(pairs))}…{pct(max(pairs))})"
+
+
+def syscalls_per_iteration(case, ofrc, shown, work):
+    """System calls one iteration makes: strace -f -c of the loop with k and 2k iterations
+    (start-up and the untimed pass cancel out), or None when strace fails."""
+    k = 1000 if case.mode != "readdir" else 20
+    totals = []
+    for n in (k, 2 * k):
+        out = work / "strace.txt"
+        argv = case.argv(ofrc)[:-1] + [str(n)]
+        setenv = [a for key, v in shown.items() for a in ("-E", f"{key}={v}")]
+        p = subprocess.run(["strace", "-f", "-c", "-o", str(out), *setenv, *argv],
+                           env=full_env({}), cwd=case.cwd, capture_output=True, timeout=120)
+        m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", out.read_text() if out.exists()
+                      else "", re.MULTILINE)
+        if p.returncode != 0 or not m:
+            return None
+        totals.append(int(m.group(1)))
+    return (totals[1] - totals[0]) / k
 
 
 def perf_profile(case, ofrc, shown, work):
@@ -275,7 +304,7 @@ def loop_table(cases, vs, attr, verdicts):
         act, paired = overhead(d.get("rwsplit active", []), d.get("plain", []))
         dis, _ = overhead(d.get("rwsplit disabled", []), d.get("plain", []))
         L.append(f"| {c.name} | {c.iterations} | " + " | ".join(cells) +
-                 f" | {pct(act)} | {pct(paired)} | {pct(dis)} |" +
+                 f" | {pct(act)} | {paired_cell(paired)} | {pct(dis)} |" +
                  (f" {verdict(act)} |" if verdicts else ""))
     return L + [""]
 
@@ -287,8 +316,23 @@ def startup_medians(runs):
     return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
+def syscall_lines(syscalls):
+    """What strace counted per iteration, and whether the active library added any."""
+    if not syscalls:
+        return ["- System calls per iteration: not counted (strace is not installed).", ""]
+    L = ["System calls per iteration (`strace -f -c` of the loop with k and 2k iterations, "
+         "the difference over k; k = 1000, 20 for readdir):\n"]
+    for name, per in syscalls.items():
+        cells = ", ".join(f"{v} {'?' if n is None else f'{n:g}'}" for v, n in per.items())
+        plain, act = per.get("plain"), per.get("rwsplit active")
+        extra = (f" — **the active library adds {act - plain:g} per iteration**"
+                 if plain is not None and act is not None and act > plain else "")
+        L.append(f"- {name}: {cells}{extra}")
+    return L + [""]
+
+
 def write_report(out, cmdline, facts, loads, cases, vs, startup, numpy_fails, activity,
-                 profiles, conf_text, ofrc_cmd, elapsed):
+                 profiles, syscalls, conf_text, ofrc_cmd, elapsed):
     L = ["## Pass-through: the cost of rwsplit on I/O it does not route\n",
          f"Generated by `{cmdline}` in {elapsed:.0f} s. bench/README.md says what each loop "
          "and variant is. DESIGN.md target: *pass-through overhead on non-routed I/O ≤ 2%*.\n",
@@ -300,8 +344,9 @@ def write_report(out, cmdline, facts, loads, cases, vs, startup, numpy_fails, ac
              "`CLOCK_PROCESS_CPUTIME_ID`): on this shared machine the wall clock also counts "
              "the time other processes held the CPU, CPU time mostly does not. The verdict "
              "uses it; the wall-clock table follows. Median (min–max) of the successful runs. "
-             "*Overhead* = the variant's median over plain's − 1; *paired* = the median over "
-             "rounds of (that round's run / that round's plain run) − 1.\n")
+             "*Overhead* = the variant's median over plain's − 1; *paired* = the median (and "
+             "range) over rounds of (that round's run / that round's plain run) − 1: the range "
+             "shows how much this machine's noise moves one comparison.\n")
     L += loop_table(cases, vs, "cpu", verdicts=True)
     L.append("Wall clock (`CLOCK_MONOTONIC`), the same runs:\n")
     L += loop_table(cases, vs, "wall", verdicts=False)
@@ -330,13 +375,18 @@ def write_report(out, cmdline, facts, loads, cases, vs, startup, numpy_fails, ac
                      "the target). Samples per DSO (self time):\n")
             L.append(f"```\n{dsos}\n```\n")
             share = re.search(r"([\d.]+)%\s+librwsplit\.so", dsos)
-            L.append(f"librwsplit.so's own code: {share.group(1) + '%' if share else 'no'} "
-                     "of the samples.\n")
+            L.append(f"librwsplit.so's own code takes {share.group(1) + '%' if share else 'none'} "
+                     "of this loop's samples (self time; libc helpers it calls, such as strlen "
+                     "or strcspn, count under libc.so.6; the system calls it adds, if any, are "
+                     "under Checks). An overhead measured well above that share comes mostly "
+                     "from this machine's noise, not from the library's work: compare the "
+                     "paired range above.\n")
             L.append("Top symbols in librwsplit.so (self time, share of all samples):\n")
             L.append(f"```\n{syms or '(no samples in librwsplit.so)'}\n```\n")
     else:
         L.append("Not taken: every loop met the target.\n")
     L.append("### Checks\n")
+    L += syscall_lines(syscalls)
     L += [f"- `touch {READ_ROUTE}/x`, {name}: {err!r}" for name, err in activity[0]]
     L += [f"- **{p}**" for p in activity[1]]
     for c in cases:
@@ -470,9 +520,12 @@ def main(argv=None):
             if act is not None and act > TARGET:
                 log(f"{c.name}: overhead {pct(act)} > 2%: perf record")
                 profiles[c.name] = perf_profile(c, ofrc, active, work)
+        syscalls = ({c.name: {v: syscalls_per_iteration(c, ofrc, shown, work)
+                              for v, shown in vs} for c in cases}
+                    if shutil.which("strace") else {})
         facts.append(("load average at end", load_average()))
         write_report(args.out, cmdline, facts, loads, cases, vs, startup, numpy_fails,
-                     activity, profiles, conf.read_text(),
+                     activity, profiles, syscalls, conf.read_text(),
                      "gcc -O2 -Wall -Wextra -o ofrc bench/ofrc.c", time.monotonic() - started)
         chart_json(cases, vs, startup, cmdline)
         log(f"wrote the {SECTION} section of {args.out}")
