@@ -42,8 +42,9 @@ EROFS (proof the routes are loaded) and the disabled one must pass it through (E
 loop's check sum (bytes and sizes seen) must be the same in every variant; a pass that exits
 non-zero is listed and left out. After timing, `strace -f -c` counts the system calls of one
 iteration of every loop in every variant (runs of k and 2k iterations, the difference over k),
-so the report shows whether the library adds any. Writes its own section of --out (`passthrough`) and
-bench/results/passthrough.json (each variant's median relative to plain, per loop).
+so the report shows whether the library adds any. Writes its own section of --out
+(`passthrough`) and bench/results/passthrough.json (each variant's median relative to plain,
+per loop).
 
 Run time: about 1 minute with the defaults on an otherwise idle 2-core machine (2.7 minutes
 measured at load average 20-40). Needs gcc (and strace, perf for the extras); no root, no
