@@ -83,7 +83,7 @@ if str(REPO) not in sys.path:
 
 from bench.common import (MC_BIN, VENV_PY, FuseMount, Pass, drop_caches,  # noqa: E402
                           env_line, fmt, fs_type, host_facts, lib_fact, load_average, log,
-                          ok_seconds, ratio, rclone_mount, rwsplit_env, s3fs_mount, save_json,
+                          ok_seconds, ratio, rclone_mount, s3fs_mount, save_json,
                           stats, timed, tool_facts, tool_reason)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer  # noqa: E402
@@ -159,8 +159,8 @@ class Row:
     finish() ends the warm pass (unmounts); passes[(op, "cold" | "warm")] lists Pass."""
     name: str
     root: Path
-    env: dict
-    shown_env: dict = field(default_factory=dict)
+    env: dict                       # without the library
+    preload: dict = field(default_factory=dict)   # set by `env` right before the command
     cold_means: str = ""
     prepare: object = None
     finish: object = None
@@ -171,12 +171,16 @@ class Row:
     ops: tuple = tuple(OPS)         # the operations this row runs
     passes: dict = field(default_factory=dict)
 
+    def wrap(self, argv):
+        """argv started by env(1) with the row's variables: only the command's own processes
+        get the library, not a timing wrapper around it; every row pays the same exec."""
+        return ["env", *(f"{k}={v}" for k, v in self.preload.items()), *map(str, argv)]
+
     def argv(self, op):
-        return self.shown_cmd if self.ceiling else OPS[op](self.root)
+        return self.wrap(self.shown_cmd if self.ceiling else OPS[op](self.root))
 
     def command(self, op):
-        env = env_line(self.shown_env)
-        return (env + " " if env else "") + shlex.join(str(a) for a in self.argv(op))
+        return shlex.join(self.argv(op))
 
 
 def empty_dir(path):
@@ -189,13 +193,13 @@ def rwsplit_row(server, lib, work, shm):
     conf = work / "rwsplit.conf"
     conf.write_text(f"[global]\ncache_dir = {cache}\n\n" + server.config_text(
         routes=[("read", ROUTE, f"s3://{BUCKET}/{PREFIX}", {"prefetch": "off"})]))
-    env, shown = rwsplit_env(server, lib, conf)
+    preload = {"LD_PRELOAD": lib, "RWSPLIT_CONFIG": conf}
 
     def prepare():
         empty_dir(cache)
         drop_caches()
-    return Row("rwsplit read route", Path(ROUTE), env, shown, "empty cache_dir, page cache "
-               "dropped", prepare=prepare), conf, cache
+    return Row("rwsplit read route", Path(ROUTE), plain_env(server), preload, "empty "
+               "cache_dir, page cache dropped", prepare=prepare), conf, cache
 
 
 def fuse_row(name, make_mount, cold_means, env, ops):
@@ -311,7 +315,7 @@ def debug_pass(row, cache, argv, log_file, cold, keep_stdout=False):
         empty_dir(cache)
     log_file.unlink(missing_ok=True)
     env = dict(row.env, RWSPLIT_LOG="debug", RWSPLIT_LOG_FILE=str(log_file))
-    p = timed(argv, env, keep_stdout=keep_stdout)
+    p = timed(row.wrap(argv), env, keep_stdout=keep_stdout)
     text = log_file.read_text(errors="replace") if log_file.exists() else ""
     return p, Counter(f"{'LIST' if m == 'GET' and path.endswith('/') else m} {status}"
                       for m, path, status in REQUEST_RE.findall(text))
@@ -467,7 +471,7 @@ def write_report(out, cmdline, facts, loads, rows, rw, checks, requests, conf_te
     L += [f"- {what}: {'**' + problem + '**' if problem else 'OK'}" for what, problem in checks]
     L.append("")
     L.append("Requests rwsplit sent for one cold pass of each operation (`RWSPLIT_LOG=debug`, "
-             f"untimed; {n} keys are {-(-n // 1000)} LIST pages of 1000):\n")
+             f"untimed; {n} keys take {-(-n // 1000)} LIST page(s) of 1000):\n")
     L.append("| operation | requests (method status: count) | pass |\n|---|---|---|")
     for op, (counts, p) in requests.items():
         L.append(f"| `{op}` | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))} | "
@@ -480,7 +484,9 @@ def write_report(out, cmdline, facts, loads, rows, rw, checks, requests, conf_te
           if failures else ["None."])
     L.append("")
     L.append("### Exact commands\n")
-    L.append("The operations, ROOT being each row's directory:\n")
+    L.append("The operations, ROOT being each row's directory; every row runs them as "
+             "`env VARS… OPERATION` (VARS as below, none for most rows), so that only the "
+             "operation's own processes are preloaded:\n")
     L += [f"- `{op}`: `{shlex.join(OPS[op]('ROOT'))}`" for op in OPS]
     L.append("\nPer row:\n")
     for r in rows:
@@ -488,8 +494,8 @@ def write_report(out, cmdline, facts, loads, rows, rw, checks, requests, conf_te
             L.append(f"- **{r.name}**: `{r.command(CEILING_OP)} > /dev/null`")
             continue
         how = (f"mounted with `{r.shown_cmd}`; " if r.daemon_pid else "") + f"ROOT = `{r.root}`"
-        env = env_line(r.shown_env)
-        L.append(f"- **{r.name}**: {how}" + (f"; environment `{env}`" if env else ""))
+        env = env_line(r.preload)
+        L.append(f"- **{r.name}**: {how}" + (f"; VARS `{env}`" if env else ""))
     L.append("\nrclone's remote `bench:` is defined by `RCLONE_CONFIG_BENCH_*` environment "
              "variables (type s3, provider Minio, the server's endpoint and keys; "
              "bench/common.py rclone_mount).\n")

@@ -110,6 +110,12 @@ def variants(lib, conf):
             ("rwsplit disabled", dict(active, RWSPLIT_DISABLE="1"))]
 
 
+def with_env(shown, argv):
+    """argv started by env(1) with the variant's variables: only the measured program gets
+    the library, not a timing wrapper (GNU time, perf) around it."""
+    return ["env", *(f"{k}={v}" for k, v in shown.items()), *map(str, argv)]
+
+
 def full_env(shown):
     """The caller's environment without any rwsplit variable, plus shown."""
     base = {"LD_PRELOAD": None, "RWSPLIT_CONFIG": None, "RWSPLIT_DISABLE": None,
@@ -177,7 +183,7 @@ def activity_checks(vs):
 
 
 def run_loop(case, ofrc, vname, shown):
-    p = timed(case.argv(ofrc), full_env(shown), cwd=case.cwd, keep_stdout=True)
+    p = timed(with_env(shown, case.argv(ofrc)), full_env({}), cwd=case.cwd, keep_stdout=True)
     m = OUT_RE.search(p.stdout)
     if not p.ok or not m:
         case.failures.append((vname, p.note or f"unexpected output {p.stdout[:200]!r}"))
@@ -204,7 +210,7 @@ def measure(cases, vs, ofrc, runs, numpy_runs, loads):
     argv = [str(VENV_PY), "-c", "import numpy"]
     for i in range(numpy_runs):
         for vname, shown in vs[i % len(vs):] + vs[:i % len(vs)]:
-            p = timed(argv, full_env(shown))
+            p = timed(with_env(shown, argv), full_env({}))
             if p.ok:
                 startup[vname].append((p.seconds, p.client_cpu))
             else:
@@ -257,9 +263,9 @@ def perf_profile(case, ofrc, shown, work):
     if not shutil.which("perf"):
         return "perf is not installed", ""
     data = work / "perf.data"
-    p = subprocess.run(["perf", "record", "-g", "-o", str(data), "--", *case.argv(ofrc)],
-                       env=full_env(shown), cwd=case.cwd, capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run(["perf", "record", "-g", "-o", str(data), "--",
+                        *with_env(shown, case.argv(ofrc))], env=full_env({}), cwd=case.cwd,
+                       capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         return f"perf record failed: {p.stderr.strip()[:300]}", ""
     report = ["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none"]
@@ -404,8 +410,10 @@ def write_report(out, cmdline, facts, loads, cases, vs, startup, numpy_fails, ac
     L += [f"- {n}, {v}: {note}" for n, v, note in fails] if fails else ["None."]
     L.append("")
     L.append("### Exact commands\n")
-    L.append(f"Built with `{ofrc_cmd}`. Variants' environments: " + "; ".join(
-        f"*{v}*: `{env_line(shown) or '(none)'}`" for v, shown in vs) + ".\n")
+    L.append(f"Built with `{ofrc_cmd}`. Every command runs as `env VARS… COMMAND` (so that "
+             "only the measured program is preloaded, not a timing wrapper), VARS per "
+             "variant: " + "; ".join(f"*{v}*: `{env_line(shown) or '(none)'}`"
+                                     for v, shown in vs) + ".\n")
     for c in cases:
         L.append(f"- {c.name}: `cd {c.cwd} && ofrc {shlex.join(c.argv('ofrc')[1:])}`")
     L.append("- start-up: `.tools/venv/bin/python -c 'import numpy'`")
