@@ -171,11 +171,27 @@ static int routed_target(int *dirfd, const char **path, pl_target *t)
 }
 
 /* Runs op on a write route (read routes are read-only); returns its -errno or 0. */
-#define WRITE_ROUTE_OP(t, op) \
-	((t).route->mode == CFG_READ ? -EROFS : (pl_enter(), rc_ = (op), pl_leave(), rc_))
+/* mkdir on a read route, as on a read-only mount: the kernel looks the name up first, so
+ * an existing name is EEXIST (fio and `mkdir -p` accept only that) and a missing parent
+ * ENOENT; only a new name gets EROFS. */
+static int read_only_mkdir(const pl_target *t)
+{
+	char shadow[PATH_MAX];
+	struct stat st;
+	pl_enter();
+	int rc = rd_shadow(t->route, t->rest, 0, shadow, sizeof shadow);
+	if (rc == 0)
+		rc = lstat(shadow, &st) == 0 ? -EEXIST : -EROFS;
+	pl_leave();
+	return rc == -ENOENT || rc == -ENOTDIR || rc == -EEXIST ? rc : -EROFS;
+}
 
-/* The common shape: route the path, then either the uploader or libc. */
-#define ROUTED(dirfd, path, op, libc_call) \
+#define ROUTE_OP(t, read_rc, op) \
+	((t).route->mode == CFG_READ ? (read_rc) : (pl_enter(), rc_ = (op), pl_leave(), rc_))
+
+/* The common shape: route the path, then either the uploader or libc; on a read route the
+ * call fails with read_rc. */
+#define ROUTED_OR(dirfd, path, read_rc, op, libc_call) \
 	do { \
 		pl_target t_; \
 		int saved_ = errno, rc_; \
@@ -186,8 +202,9 @@ static int routed_target(int *dirfd, const char **path, pl_target *t)
 			return pl_ret(r_, saved_); \
 		if (r_ == 0) \
 			return libc_call; \
-		return pl_ret(WRITE_ROUTE_OP(t_, op), saved_); \
+		return pl_ret(ROUTE_OP(t_, read_rc, op), saved_); \
 	} while (0)
+#define ROUTED(dirfd, path, op, libc_call) ROUTED_OR(dirfd, path, -EROFS, op, libc_call)
 
 /* chmod, chown and utimes of a write route's path: objects have no mode, owner or times of
  * their own, so these succeed when the path exists. */
@@ -284,12 +301,14 @@ PL_EXPORT int rmdir(const char *path)
 
 PL_EXPORT int mkdir(const char *path, mode_t mode)
 {
-	ROUTED(AT_FDCWD, path, up_mkdir(t_.route, t_.rest), PL_REAL(mkdir)(p_, mode));
+	ROUTED_OR(AT_FDCWD, path, read_only_mkdir(&t_), up_mkdir(t_.route, t_.rest),
+		  PL_REAL(mkdir)(p_, mode));
 }
 
 PL_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	ROUTED(dirfd, path, up_mkdir(t_.route, t_.rest), PL_REAL(mkdirat)(dfd_, p_, mode));
+	ROUTED_OR(dirfd, path, read_only_mkdir(&t_), up_mkdir(t_.route, t_.rest),
+		  PL_REAL(mkdirat)(dfd_, p_, mode));
 }
 
 PL_EXPORT int rename(const char *from, const char *to)

@@ -531,6 +531,11 @@ SCRIPTS = {
         probe("replace", lambda: os.replace(F, F2))
         probe("mkdir", lambda: os.mkdir(os.path.join(root, "newdir")))
         probe("mkdir_nested", lambda: os.mkdir(os.path.join(root, "a", "b", "newdir")))
+        probe("mkdir_existing_root", lambda: os.mkdir(root))
+        probe("mkdir_existing_dir", lambda: os.mkdir(D))
+        probe("mkdir_existing_file", lambda: os.mkdir(F))
+        probe("mkdir_missing_parent", lambda: os.mkdir(os.path.join(root, "no", "newdir")))
+        probe("makedirs_exist_ok", lambda: os.makedirs(D, exist_ok=True))
         probe("rmdir", lambda: os.rmdir(D))
         probe("truncate", lambda: os.truncate(F, 0))
         probe("chmod", lambda: os.chmod(F, 0o644))
@@ -1043,6 +1048,17 @@ def test_errors_erofs(tree, route, scripts, mc):
     # Nothing was changed in the store (checked with mc, independently).
     keys = {e["key"]: e["size"] for e in mc.ls(f"{tree.bucket}/data/")}
     assert keys == tree.files
+
+
+def test_errors_mkdir_lookup_first(route, scripts):
+    """mkdir on a read route answers as on a read-only mount, where the name is looked up
+    first: an existing name is EEXIST (fio and `mkdir -p` accept only that), a missing parent
+    ENOENT; test_errors_erofs covers new names (EROFS)."""
+    got = _route_errors(route, scripts)
+    expected = {"mkdir_existing_root": "EEXIST", "mkdir_existing_dir": "EEXIST",
+                "mkdir_existing_file": "EEXIST", "mkdir_missing_parent": "ENOENT",
+                "makedirs_exist_ok": "OK"}
+    assert _pick(got, expected) == expected
 
 
 def test_errors_enoent(route, scripts):
