@@ -34,6 +34,7 @@ VENV_PY = REPO / ".tools" / "venv" / "bin" / "python"
 RESULTS_JSON = Path(os.environ.get("RWBENCH_RESULTS_JSON", REPO / "bench" / "results"))
 PASS_TIMEOUT = 300                                # seconds; a longer pass counts as failed
 MOUNT_TIMEOUT = 30
+GNU_TIME = shutil.which("time", path="/usr/bin") or ""   # Debian package `time`
 
 
 def log(msg):
@@ -145,6 +146,7 @@ class Pass:
     other_cpu: float = 0.0         # the rest of the machine's busy CPU (kernel threads, others)
     steal: float = 0.0             # CPU seconds the hypervisor gave to someone else
     max_rss_kib: int = 0           # peak RSS of the largest process of the command's tree
+    #                                (GNU time's %M; 0 when /usr/bin/time is missing)
     stdout: str = ""
 
 
@@ -180,6 +182,11 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
     may be a callable), MinIO's (server_pid), the rest of the machine's, and the peak RSS of
     the largest process in the tree. stdout is kept (decoded) only with keep_stdout."""
     daemon_pid = daemon_pid() if callable(daemon_pid) else daemon_pid
+    # wait4's ru_maxrss would include this Python process's own RSS (the forked child keeps
+    # it as its high-water mark through exec), so GNU time, a small C parent, measures it.
+    rss_path = Path(f"/tmp/rwbench-rss-{os.getpid()}-{threading.get_ident()}")
+    if GNU_TIME:
+        argv = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *argv]
     s0, d0 = cpu_of(server_pid), cpu_of(daemon_pid)
     m0, st0 = machine_cpu()
     out_path = Path(f"/tmp/rwbench-out-{os.getpid()}-{threading.get_ident()}")
@@ -214,8 +221,14 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
     client = ru.ru_utime + ru.ru_stime + (cpu_of(daemon_pid) - d0 if daemon_pid else 0.0)
     server = cpu_of(server_pid) - s0 if server_pid else 0.0
     others = max(0.0, (m1 - m0) - client - server)
+    max_rss = 0
+    try:
+        max_rss = int(rss_path.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    rss_path.unlink(missing_ok=True)
     res = Pass(dt, True, lines[0] if lines else "", client, server, others, st1 - st0,
-               ru.ru_maxrss, stdout)
+               max_rss, stdout)
     if expired:
         res.ok, res.note = False, f"timed out after {timeout} s"
     elif p.returncode != 0:

@@ -6,7 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 venv="$top/.tools/venv"
 
-DEB_PKGS="s3fs rclone fio parallel fuse3"
+DEB_PKGS="s3fs rclone fio parallel fuse3 time"
 
 log() { printf 'bench-deps: %s\n' "$*" >&2; }
 
