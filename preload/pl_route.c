@@ -25,7 +25,7 @@ int pl_route(int dirfd, const char *path, pl_target *t)
 			return PL_PASS;
 	} else if (dirfd == AT_FDCWD) {
 		cwd = pl_cwd();
-		if (!cwd)
+		if (!cwd || !rt_maybe_routed_from(pl_routes, cwd, path))
 			return PL_PASS;
 	} else {
 		/* Relative to a directory fd: only a routed directory changes the meaning. */

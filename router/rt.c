@@ -166,6 +166,33 @@ int rt_maybe_routed(const rt_table *t, const char *path)
 	return strlen(path) >= t->min_len;
 }
 
+/* True when a is b or lies below it (both absolute; b without a trailing '/' unless "/"). */
+static bool within(const char *a, const char *b, size_t blen)
+{
+	if (blen == 1 && b[0] == '/')
+		return true;
+	return strncmp(a, b, blen) == 0 && (a[blen] == '\0' || a[blen] == '/');
+}
+
+int rt_maybe_routed_from(const rt_table *t, const char *cwd, const char *rel)
+{
+	if (t->n == 0 || !rel)
+		return 0;
+	if (!cwd || cwd[0] != '/' || strstr(rel, "..") || strstr(cwd, "/.") || strstr(cwd, "//"))
+		return 1; /* not the simple case: let the caller normalize */
+	size_t clen = strlen(cwd);
+	while (clen > 1 && cwd[clen - 1] == '/')
+		clen--;
+	for (size_t i = 0; i < t->n; i++) {
+		const cfg_route *r = t->routes[i];
+		if (within(cwd, r->local, r->local_len))
+			return 1;
+		if (clen <= r->local_len && within(r->local, cwd, clen))
+			return 1;
+	}
+	return 0;
+}
+
 long rt_object_key(const cfg_route *route, const char *rest, int dir, char *key, size_t cap)
 {
 	size_t plen = strlen(route->prefix), rlen = strlen(rest);

@@ -35,6 +35,12 @@ const cfg_route *rt_match(const rt_table *t, const char *path, const char **rest
  * always does for relative paths (their meaning depends on the cwd). */
 int rt_maybe_routed(const rt_table *t, const char *path);
 
+/* The same test for a relative path resolved against cwd (absolute): false means rel cannot
+ * name anything under a route. Without ".." in rel the result stays below cwd, so a route is
+ * reachable only when cwd lies in one or a route lies below cwd; rel is not normalized, which
+ * keeps the common relative open as cheap as an absolute one. */
+int rt_maybe_routed_from(const rt_table *t, const char *cwd, const char *rel);
+
 /* Writes route->prefix + rest into key (cap bytes); with dir set, appends '/' unless rest is
  * "" (the route root's key is the prefix itself). Returns the key length, or -ENAMETOOLONG
  * when it exceeds RT_KEY_MAX or cap. */

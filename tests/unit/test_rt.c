@@ -356,7 +356,8 @@ static const char *const parts[] = { "mnt", "data", "data2", "sub", "..", ".", "
  * no to a path that matches. */
 START_TEST(test_no_escape_exhaustive)
 {
-	static const char *const cwds[] = { NULL, "/mnt/data", "/mnt/data/sub/x" };
+	static const char *const cwds[] = { NULL, "/mnt/data", "/mnt/data/sub/x", "/mnt", "/",
+					    "/usr/lib", "/srv" };
 	size_t np = sizeof parts / sizeof parts[0];
 	long checked = 0, matched = 0;
 	for (int depth = 1; depth <= 5; depth++) {
@@ -394,6 +395,8 @@ START_TEST(test_no_escape_exhaustive)
 				ck_assert(strstr(key, "/../") == NULL && strstr(key, "//") == NULL);
 				ck_assert_msg(rt_maybe_routed(table, path[0] == '/' ? path : norm),
 					      "pre-check refused %s", path);
+				ck_assert_msg(path[0] == '/' || rt_maybe_routed_from(table, cwd, path),
+					      "relative pre-check refused %s from %s", path, cwd);
 			}
 		}
 	}
@@ -440,6 +443,36 @@ START_TEST(test_maybe_routed)
 }
 END_TEST
 
+static const struct {
+	const char *cwd, *rel;
+	int want; /* 1: must be true; 0: must be false */
+} from_cases[] = {
+	{ "/mnt/data", "x", 1 },          /* cwd in a route */
+	{ "/mnt/data/sub/deep", "x", 1 },
+	{ "/mnt", "data/x", 1 },          /* a route below cwd */
+	{ "/", "mnt/data", 1 },
+	{ "/srv", "my data/f", 1 },
+	{ "/mnt/", "x", 1 },              /* trailing '/' on cwd */
+	{ "/usr/lib", "../../mnt/data", 1 }, /* ".." may climb into a route */
+	{ "/usr/lib", "a..b", 1 },        /* any "..": the caller normalizes */
+	{ "/mnt/./data", "x", 1 },        /* an unnormalized cwd: the caller normalizes */
+	{ "relative", "x", 1 },
+	{ "/usr/lib", "x", 0 },
+	{ "/usr/lib", "./libc.so.6", 0 },
+	{ "/home/u/mnt/data", "x", 0 },   /* the route's name, elsewhere */
+	{ "/mn", "t/data", 0 },           /* not on a component boundary */
+	{ "/mnt/data2x", "f", 0 },
+	{ "/tmp", "mnt/data", 0 },
+};
+
+START_TEST(test_maybe_routed_from)
+{
+	ck_assert_msg(rt_maybe_routed_from(table, from_cases[_i].cwd, from_cases[_i].rel) ==
+			      from_cases[_i].want,
+		      "%s + %s", from_cases[_i].cwd, from_cases[_i].rel);
+}
+END_TEST
+
 START_TEST(test_maybe_routed_null)
 {
 	ck_assert_int_eq(rt_maybe_routed(table, NULL), 0);
@@ -453,6 +486,7 @@ START_TEST(test_empty_table)
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(rt_maybe_routed(t, "/mnt/data"), 0);
 	ck_assert_int_eq(rt_maybe_routed(t, "relative"), 0);
+	ck_assert_int_eq(rt_maybe_routed_from(t, "/mnt", "data"), 0);
 	ck_assert_ptr_null(rt_match(t, "/mnt/data", NULL));
 	ck_assert_ptr_null(rt_match(t, "/", NULL));
 	rt_table_free(t);
@@ -543,6 +577,7 @@ static Suite *rt_suite(void)
 	tcase_add_loop_test(tc, test_pipeline, 0, N(pipeline_cases));
 	tcase_add_test(tc, test_no_escape_exhaustive);
 	tcase_add_loop_test(tc, test_maybe_routed, 0, N(maybe_cases));
+	tcase_add_loop_test(tc, test_maybe_routed_from, 0, N(from_cases));
 	tcase_add_test(tc, test_maybe_routed_null);
 	tcase_add_test(tc, test_long_key_via_path);
 	tcase_set_timeout(tc, 60);
