@@ -113,7 +113,7 @@ clean:
 # local disk / tmpfs, on one throw-away MinIO per script. Each script writes its own section
 # of bench/RESULTS.md and a JSON file in bench/results/; chart.py draws bench/results.png.
 .PHONY: bench
-BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough
+BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough profile
 bench: deps
 	scripts/bench-deps.sh
 	$(MAKE) all
