@@ -177,11 +177,24 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
  * are open keep their data until closed; the next open fetches them again. */
 static void evict(rd_route *rr)
 {
+	pthread_mutex_lock(&rr->lock);
+	int busy = rr->evicting;
+	if (!busy) {
+		rr->evicting = 1;
+		rr->since_scan = 0;
+	}
+	pthread_mutex_unlock(&rr->lock);
+	if (busy)
+		return; /* the running scan keeps this addition through since_scan */
 	cached *all;
 	size_t n;
 	uint64_t total;
-	if (scan(rr, &all, &n, &total) < 0)
+	if (scan(rr, &all, &n, &total) < 0) {
+		pthread_mutex_lock(&rr->lock);
+		rr->evicting = 0;
+		pthread_mutex_unlock(&rr->lock);
 		return;
+	}
 	uint64_t budget = rr->cfg->cache_bytes;
 	uint64_t target = total > budget ? budget - budget / 10 : total;
 	if (n)
@@ -197,9 +210,11 @@ static void evict(rd_route *rr)
 	}
 	free(all);
 	atomic_fetch_add(&rd.stats.evictions, evicted);
+	/* What other threads added while we scanned is not in total: keep it. */
 	pthread_mutex_lock(&rr->lock);
-	rr->used = total;
+	rr->used = total + rr->since_scan;
 	rr->used_known = 1;
+	rr->evicting = 0;
 	pthread_mutex_unlock(&rr->lock);
 	if (evicted)
 		log_debug("read route %s: evicted %llu objects, %llu bytes cached", rr->cfg->local,
@@ -208,12 +223,17 @@ static void evict(rd_route *rr)
 
 void rd_cache_added(rd_route *rr, uint64_t bytes)
 {
+	uint64_t budget = rr->cfg->cache_bytes;
 	pthread_mutex_lock(&rr->lock);
 	int known = rr->used_known;
 	rr->used += bytes;
-	int over = known && rr->used > rr->cfg->cache_bytes;
+	rr->since_scan += bytes;
+	/* Other processes fill the same cache unseen: after adding an eighth of the budget,
+	 * scan again rather than trust our own count. */
+	int over = known && (rr->used > budget || rr->since_scan > budget / 8);
+	int busy = rr->evicting;
 	pthread_mutex_unlock(&rr->lock);
 	/* The first addition measures what earlier processes left; evict() records the total. */
-	if (over || !known)
+	if ((over || !known) && !busy)
 		evict(rr);
 }

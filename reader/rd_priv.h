@@ -44,7 +44,9 @@ typedef struct rd_route {
 	pthread_mutex_t lock;    /* listed, used, prepared, all_started */
 	rd_listed *listed;
 	uint64_t used;           /* bytes in obj/, estimated between scans */
+	uint64_t since_scan;     /* bytes this process added since its last scan began */
 	int used_known;
+	int evicting;            /* one scan-and-evict at a time per process */
 	int prepared;
 	int all_started;
 } rd_route;

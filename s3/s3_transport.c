@@ -22,9 +22,11 @@
 #define BACKOFF_CAP_MS 5000
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SHUTDOWN_WAIT_MS 3000
-#define RECV_BUFFER (512 * 1024)
-#define SEND_BUFFER (512 * 1024)
-#define FD_BATCH (512 * 1024) /* body bytes gathered before one pwrite() to a file sink */
+/* Sizes: a small object arrives in one or two recv() and one pwrite(), while a process with
+ * a hundred fetching threads (one buffer of each kind per thread) stays within tens of MiB. */
+#define RECV_BUFFER (128 * 1024)
+#define SEND_BUFFER (256 * 1024)
+#define FD_BATCH (256 * 1024) /* body bytes gathered before one pwrite() to a file sink */
 
 static atomic_int shutting_down;
 static atomic_int in_flight;
