@@ -237,6 +237,23 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
     return res
 
 
+def vm_hwm_kib(pid, reset=False):
+    """Peak RSS (VmHWM) of a live process so far, in KiB; 0 when unknown. reset: start a new
+    peak from its current RSS (for a long-lived daemon measured pass by pass)."""
+    if not pid:
+        return 0
+    try:
+        hwm = 0
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+        if reset:
+            Path(f"/proc/{pid}/clear_refs").write_text("5\n")
+        return hwm
+    except (OSError, ValueError):
+        return 0
+
+
 def stats(values):
     """(median, min, max) of a non-empty list, else (None, None, None)."""
     if not values:

@@ -95,7 +95,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from bench.common import log  # noqa: E402
+from bench.common import log, vm_hwm_kib  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer  # noqa: E402
 
@@ -457,16 +457,6 @@ def local_rows(src, tmpfs_path, size, io_bytes, cap_s):
 # -- running ------------------------------------------------------------------------------
 
 
-def daemon_hwm_kib(mount):
-    """Peak RSS (VmHWM) of a FUSE daemon so far, in KiB; 0 when unknown."""
-    try:
-        for line in Path(f"/proc/{mount.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, AttributeError, ValueError):
-        pass
-    return 0
-
 
 def read_summary(log_file):
     """Sums the `read summary` lines of one pass's log; (totals, lines, problems)."""
@@ -504,7 +494,7 @@ def one_pass(row, op, server_pid, size, timeout, rss_file):
         elif run.mbps is None:
             run.mbps = size / p.seconds / 1e6
     if mount:
-        run.extra["daemon_hwm_kib"] = daemon_hwm_kib(mount)
+        run.extra["daemon_hwm_kib"] = vm_hwm_kib(mount.pid)
     if row.log_file:
         totals, procs, problems = read_summary(row.log_file)
         run.extra.update(summary=totals, summary_procs=procs)

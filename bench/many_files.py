@@ -338,22 +338,6 @@ def parse_reader(stdout):
     return None
 
 
-def daemon_hwm_kib(pid, reset=False):
-    """A daemon's peak RSS so far (VmHWM); reset: start a new peak from its current RSS."""
-    if not pid:
-        return 0
-    try:
-        hwm = 0
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-        if reset:
-            Path(f"/proc/{pid}/clear_refs").write_text("5\n")
-        return hwm
-    except OSError:
-        return 0
-
-
 def du(path):
     """(apparent bytes, allocated bytes) of a tree, as du -sb and du -sB1 count them."""
     if not path.exists():
@@ -396,7 +380,7 @@ def one_pass(row, expect_files, expect_bytes, server_pid, timeout, env=None):
     over exec into the child's, so every reader would show at least that."""
     daemon = row.mount.pid if row.mount else None
     if daemon:
-        daemon_hwm_kib(daemon, reset=True)
+        common.vm_hwm_kib(daemon, reset=True)
     rss_file = Path(tempfile.mkstemp(prefix="rwbench-many-rss-")[1])
     try:
         p = common.timed([GNU_TIME, "-f", "%M", "-o", str(rss_file)] +
@@ -405,7 +389,7 @@ def one_pass(row, expect_files, expect_bytes, server_pid, timeout, env=None):
         p.max_rss_kib = peak_rss_kib(rss_file)   # the reader's (its tree's largest) peak
     finally:
         rss_file.unlink(missing_ok=True)
-    res = Result(p, daemon_rss_kib=daemon_hwm_kib(daemon))
+    res = Result(p, daemon_rss_kib=common.vm_hwm_kib(daemon))
     got = parse_reader(p.stdout) if p.ok else None
     if p.ok and got is None:
         p.ok, p.note = False, f"no result line in its output: {p.stdout.strip()[:200]!r}"

@@ -69,7 +69,8 @@ if str(REPO) not in sys.path:
 from bench.common import (PASS_TIMEOUT, VENV_PY, FuseMount, Pass,  # noqa: E402
                           drop_caches, env_line, fmt, fs_type, host_facts, lib_fact,
                           load_average, log, ratio, rclone_mount, run_text, rwsplit_env,
-                          s3fs_mount, save_json, stats, timed, tool_facts, tool_reason)
+                          s3fs_mount, save_json, stats, timed, tool_facts, tool_reason,
+                          vm_hwm_kib)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer, child_env  # noqa: E402
 
@@ -227,16 +228,6 @@ def rwsplit_rows(server, lib, work, shm, dataset, cp_n):
                             cold_means="empty cache_dir, page cache dropped")
     return rows
 
-
-def vm_hwm_kib(pid):
-    """Peak RSS (VmHWM) of a live process, 0 when unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, TypeError):
-        pass
-    return 0
 
 
 def fuse_rows(mount, system, dataset, cp_n, cold_means, reason, before_mount=None):
