@@ -10,20 +10,8 @@ DEB_PKGS="s3fs rclone fio parallel fuse3 time"
 
 log() { printf 'bench-deps: %s\n' "$*" >&2; }
 
-as_root() {
-	if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-		log "need root (or sudo) to run: $*"; return 1; fi
-}
-
-missing=""
-for p in $DEB_PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	log "installing Debian packages:$missing"
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
+. "$top/scripts/debs.sh"
+install_debs $DEB_PKGS
 
 req="$top/bench/requirements.txt"
 if ! cmp -s "$req" "$venv/.bench-requirements" 2>/dev/null; then

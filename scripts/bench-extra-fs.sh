@@ -29,27 +29,13 @@ MP_DEB_PKGS="libfuse3-dev pkg-config cmake clang libclang-dev"
 
 log() { printf 'bench-extra-fs: %s\n' "$*" >&2; }
 
-as_root() {
-	if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-		log "need root (or sudo) to run: $*"; return 1; fi
-}
+. "$top/scripts/debs.sh"
 
 # The digest of a tool's build inputs; a build leaves it in a stamp file beside its output.
 inputs_digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 up_to_date() { # binary stamp digest
 	[ -x "$1" ] && [ -f "$2" ] && [ "$(cat "$2")" = "$3" ]
-}
-
-install_debs() {
-	local missing="" p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	log "installing Debian packages:$missing"
-	as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq $missing >/dev/null
 }
 
 build_mountpoint() {
