@@ -218,6 +218,7 @@ class Row:
     cache_dir: Path = None          # rwsplit rows
     budget: int = 0                 # rwsplit rows: the route's cache budget in bytes
     unavailable: str = ""
+    warm: bool = True               # also a warm pass after the cold one
     passes: dict = field(default_factory=lambda: {"cold": [], "warm": []})
 
     @property
@@ -427,7 +428,7 @@ def measure(rows, runs, ds, drop_ok, server_pid, timeout):
                     row.prepare()
                 if drop_ok:
                     common.drop_caches()
-                for kind in ("cold", "warm"):
+                for kind in ("cold", "warm") if row.warm else ("cold",):
                     res = one_pass(row, len(ds.rels), ds.total_bytes, server_pid, timeout)
                     row.passes[kind].append(res)
                     log(f"run {r + 1} {row.name:44s} {kind}: {describe(res)}")
@@ -898,8 +899,11 @@ def parse_args(argv):
     ap.add_argument("--runs", type=int, help="runs of rwsplit, ceiling, local rows (default 3)")
     ap.add_argument("--alt-runs", type=int, default=1,
                     help="runs of the s3fs, rclone and boto3 rows (default 1)")
-    ap.add_argument("--pass-timeout", type=int, default=120,
-                    help="seconds; a longer pass is killed and counted failed (default 120)")
+    ap.add_argument("--alt-warm", action="store_true",
+                    help="warm passes for s3fs, rclone and boto3 too (default: cold only, "
+                         "to fit the run in about ten minutes)")
+    ap.add_argument("--pass-timeout", type=int, default=60,
+                    help="seconds; a longer pass is killed and counted failed (default 60)")
     ap.add_argument("--sample", type=int, default=500, help="files sha256-checked (500)")
     ap.add_argument("--build", type=Path, default=Path("build"),
                     help="the build dir holding lib/librwsplit.so (default build)")
@@ -920,8 +924,10 @@ def make_rows(server, lib, work, shm, mtread, s3get, lists, keys, ds, args):
         rows += [ceiling,
                  rwsplit_row(server, lib, work, shm, mtread, lists, threads, args.runs,
                              2 * ds.total_bytes, f"t{threads}", RWSPLIT)]
-        rows += fuse_rows(server, work, mtread, ds, threads, args.alt_runs)
-        rows += [boto] + local_rows(mtread, lists, threads, args.runs)
+        alternatives = fuse_rows(server, work, mtread, ds, threads, args.alt_runs) + [boto]
+        for row in alternatives:
+            row.warm = args.alt_warm
+        rows += alternatives + local_rows(mtread, lists, threads, args.runs)
     return rows
 
 
