@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (PASS_TIMEOUT, VENV_PY, FuseMount, Pass,  # noqa: E402
+from bench.common import (GNU_TIME, PASS_TIMEOUT, VENV_PY, FuseMount, Pass,  # noqa: E402
                           drop_caches, env_line, fmt, fs_type, host_facts, lib_fact,
                           load_average, log, ratio, rclone_mount, run_text, rwsplit_env,
                           s3fs_mount, save_json, stats, timed, tool_facts, tool_reason,
@@ -85,7 +85,6 @@ CAT_CMD = "find {root} -type f | xargs -P4 -n 50 cat > /dev/null"
 # The first n names of d0 in sorted order: the same files on every system.
 CP_CMD = "find {root}/d0 -type f | sort | head -n {n} | parallel -j4 cp {{}} /dev/null"
 PANELS = {"cat": "xargs cat", "cp": "parallel cp"}
-GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 THREADS = 16                        # s3get GETs in flight, boto3 pool size
 STARTUP_N = 100                     # processes started by each start-up cost loop
 SECTION = "small-files"
@@ -229,7 +228,6 @@ def rwsplit_rows(server, lib, work, shm, dataset, cp_n):
     return rows
 
 
-
 def fuse_rows(mount, system, dataset, cp_n, cold_means, reason, before_mount=None):
     """Rows reading through a FuseMount: mounted fresh before every cold pass, its daemon's
     peak RSS noted and unmounted after every warm pass."""
@@ -313,22 +311,7 @@ def native_rows(server, s3get, keys_file, dataset):
 # -- running ------------------------------------------------------------------------------
 
 
-def with_rss(argv, rss_file):
-    """argv under GNU time, which writes the peak RSS (KiB) of the command's process tree to
-    rss_file. wait4 here would not do: a child forked from this script starts with the
-    script's own RSS as its high-water mark."""
-    return [GNU_TIME, "-f", "%M", "-o", str(rss_file)] + argv if GNU_TIME else argv
-
-
-def read_rss(rss_file):
-    """GNU time's last line (the first says "Command exited with non-zero status" if so)."""
-    try:
-        return int(Path(rss_file).read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def measure(rows, runs, drop_ok, server_pid, work):
+def measure(rows, runs, drop_ok, server_pid):
     """runs rounds; in each, every row does prepare, drop caches, cold pass, warm pass,
     cleanup. Rounds interleave the rows so drift hits them alike."""
     for r in range(runs):
@@ -342,12 +325,8 @@ def measure(rows, runs, drop_ok, server_pid, work):
                 if drop_ok:
                     drop_caches()
                 for kind in ("cold", "warm"):
-                    rss = work / "rss.txt"
-                    rss.unlink(missing_ok=True)
-                    p = timed(with_rss(row.argv, rss), row.env, server_pid=server_pid,
-                              keep_stdout=True,
+                    p = timed(row.argv, row.env, server_pid=server_pid, keep_stdout=True,
                               daemon_pid=row.daemon.pid if row.daemon else None)
-                    p.max_rss_kib = read_rss(rss)
                     wrong = row.verify(p) if p.ok and row.verify else ""
                     if wrong:
                         p.ok, p.note = False, wrong
@@ -728,11 +707,11 @@ def write_report(out, args, facts, dataset, rows, diags, mounts, startup, cmdlin
     L += cpu_table(rows)
     L += ["", "## Memory\n",
           "Peak RSS of the largest process of each timed command, from GNU time "
-          "(`/usr/bin/time -f %M -o FILE` wraps every timed command; its own cost is one "
-          "fork and exec per pass). For rwsplit, the increase over the same command on local "
-          "disk is what the library adds to its largest process; DESIGN.md: resident memory "
-          "≤ 64 MiB beyond the cache budget (the cache is files in /dev/shm, not counted "
-          "here).\n"]
+          "(bench/common.py runs every timed command under `/usr/bin/time -f %M`; its own "
+          "cost is one fork and exec per pass). For rwsplit, the increase over the same "
+          "command on local disk is what the library adds to its largest process; DESIGN.md: "
+          "resident memory ≤ 64 MiB beyond the cache budget (the cache is files in /dev/shm, "
+          "not counted here).\n"]
     L += rss_lines(rows)
 
     L += ["", "## Correctness checks (untimed, after the timed runs)\n"]
@@ -769,8 +748,8 @@ def write_report(out, args, facts, dataset, rows, diags, mounts, startup, cmdlin
         L.append("None.")
     L += ["", "## Exact commands\n",
           "Each ran as `bash -c` (the native clients directly) from the repository root, "
-          "under `/usr/bin/time -f %M -o FILE` for its peak RSS; paths are this run's temp "
-          "dirs.\n"]
+          "under `/usr/bin/time -q -f %M -o FILE` for its peak RSS; paths are this run's "
+          "temp dirs.\n"]
     L += [f"- **{r.system}** ({r.panel}): `{r.command}`" for r in rows]
     L += ["", "## Every pass (seconds; x = failed)\n",
           "| system | command | cold | warm |", "|---|---|---|---|"]
@@ -881,7 +860,7 @@ def main(argv=None):
                 alternative_rows(server, work, shm, disk, args.cp_files, args.no_s3fs) +
                 local_rows(disk, shm / "local" / "data", args.cp_files))
         facts = machine_facts(lib, drop_ok, work / "local", shm / "local")
-        measure(rows, args.runs, drop_ok, server.pid, work)
+        measure(rows, args.runs, drop_ok, server.pid)
         log("checking contents")
         diags = rwsplit_diagnostics(rows, work, drop_ok)
         mounts = [(s, mount_check(rows, s, disk.files)) for s in (S3FS, RCLONE)]
