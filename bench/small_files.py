@@ -11,8 +11,9 @@ any file system: the server's ceiling (bench/s3get.c, libcurl multi, 16 GETs in 
 boto3 with a thread pool (bench/boto3_read.py, 16 threads). Everything runs against one
 throw-away MinIO on 127.0.0.1 (tests/harness/minio.py) started and stopped here.
 
-    .tools/venv/bin/python bench/small_files.py [--files 8000] [--runs 3] [--cp-files 500]
-        [--out bench/RESULTS.md] [--build build] [--seed N] [--no-s3fs] [--quick]
+    .tools/venv/bin/python bench/small_files.py [--files 8000] [--runs 3] [--alt-runs 1]
+        [--cp-files 500] [--out bench/RESULTS.md] [--build build] [--seed N] [--no-s3fs]
+        [--quick]
 
 --quick is a trial: 800 files, 1 run, parallel cp over 100 files. --build DIR: the library is
 DIR/lib/librwsplit.so, used as it is (this script builds only bench/s3get.c).
@@ -33,17 +34,20 @@ Rows (what *cold* means; *warm* is the same command again right after, same moun
 The parallel cp command starts a process per file (GNU parallel runs `bash -c 'cp FILE
 /dev/null'`, bash execs cp), several ms of CPU each whatever the file system, so it reads
 only --cp-files files and runs only for rwsplit (listing), s3fs (default), rclone and local
-disk: the parts that are about per-process cost. s3get and boto3 have no files: they are
-measured once, in the xargs cat table, and are the references of both ratio tables.
+disk: the parts that are about per-process cost. s3get and boto3 have no files: they appear
+only in the xargs cat table, and are the references of both ratio tables.
 
 Rounds interleave the rows (--runs rounds; per row: prepare, drop caches, cold, warm, clean
-up). Every timed command runs under GNU time for its peak RSS. After the timed runs
-(untimed): sha256 of every file through each rwsplit row, cold and warm, in the xargs shape,
-and of the cp files in the parallel shape, with the RWSPLIT_LOG=info summary lines summed;
-50 random files through fresh s3fs and rclone mounts; s3get and boto3 passes must report every
-object and byte or they count as failed. Then the start-up cost of the preloaded library. The
-report goes to --out (section `small-files`), the medians to bench/results/small_files.json
-(xargs cat) and small_files_cp.json (parallel cp) for bench/chart.py.
+up). The s3fs, rclone and boto3 rows take part in the first --alt-runs rounds only (default 1):
+at 8000 files each of their passes takes 20-60 s on 2 cores, and three rounds of them would
+double the run time (about 10 minutes with one). Every timed command runs under GNU time for
+its peak RSS. After the timed runs (untimed): sha256 of every file through each rwsplit row,
+cold and warm, in the xargs shape, and of the cp files in the parallel shape, with the
+RWSPLIT_LOG=info summary lines summed; 50 random files through fresh s3fs and rclone mounts;
+s3get and boto3 passes must report every object and byte or they count as failed. Then the
+start-up cost of the preloaded library. The report goes to --out (section `small-files`), the
+medians to bench/results/small_files.json (xargs cat) and small_files_cp.json (parallel cp) for
+bench/chart.py.
 """
 
 import argparse
@@ -100,6 +104,7 @@ LOCAL = "local disk"
 TMPFS = "tmpfs (/dev/shm)"
 CP_SYSTEMS = (RW_LISTING, S3FS, RCLONE, LOCAL)       # the rows that also run parallel cp
 NATIVE = (CEILING, BOTO3)                             # no files, so no cp row
+SLOW_ALTERNATIVES = (BOTO3, S3FS, S3FS_TUNED, RCLONE)  # --alt-runs rounds only
 ALTERNATIVES = {CEILING: "ceiling", S3FS: "s3fs", S3FS_TUNED: "s3fs tuned", RCLONE: "rclone",
                 BOTO3: "boto3", LOCAL: "local disk", TMPFS: "tmpfs"}      # short names
 
@@ -311,12 +316,13 @@ def native_rows(server, s3get, keys_file, dataset):
 # -- running ------------------------------------------------------------------------------
 
 
-def measure(rows, runs, drop_ok, server_pid):
+def measure(rows, runs, alt_runs, drop_ok, server_pid):
     """runs rounds; in each, every row does prepare, drop caches, cold pass, warm pass,
-    cleanup. Rounds interleave the rows so drift hits them alike."""
+    cleanup. Rounds interleave the rows so drift hits them alike. SLOW_ALTERNATIVES take
+    part in the first alt_runs rounds only: at 8000 files they take 20-60 s a pass each."""
     for r in range(runs):
         for row in rows:
-            if row.unavailable:
+            if row.unavailable or (row.system in SLOW_ALTERNATIVES and r >= alt_runs):
                 continue
             label = f"run {r + 1}/{runs} {row.system:34s} {row.panel}"
             try:
@@ -668,8 +674,11 @@ def write_report(out, args, facts, dataset, rows, diags, mounts, startup, cmdlin
          "parallel costs several ms of CPU per file whatever the file system, so that command "
          f"reads fewer files (--cp-files) and runs only for {'; '.join(CP_SYSTEMS)}. "
          f"{CEILING} and {BOTO3} read every object without files (no command to vary).\n",
-         f"Each measurement ran {args.runs} times (rounds interleave the rows); tables give the "
-         "median and min/max wall-clock seconds of the successful passes, and MB/s (10^6 "
+         f"Each measurement ran {args.runs} times, rounds interleaving the rows, except "
+         f"{'; '.join(SLOW_ALTERNATIVES)}: {min(args.alt_runs, args.runs)} "
+         f"time{'s' if min(args.alt_runs, args.runs) > 1 else ''} (--alt-runs; their passes "
+         "take 20–60 s each at 8000 files, which would double the run time). Tables give "
+         "the median and min/max wall-clock seconds of the successful passes, and MB/s (10^6 "
          "bytes) and files/s at the median. *cold*: the state named under the tables, page "
          "cache dropped; *warm*: the same command right after.\n",
          "## Machine\n", "| | |\n|---|---|"]
@@ -684,7 +693,8 @@ def write_report(out, args, facts, dataset, rows, diags, mounts, startup, cmdlin
           "warm with warm); above 1 rwsplit is faster. The ceiling and boto3 have no parallel "
           "cp row: the parallel cp table compares with their whole-data-set rates; – is a row "
           "not run (or failed). *warm* for the ceiling and boto3 means MinIO's files in the "
-          "page cache, not a client cache.\n",
+          "page cache, not a client cache. The s3fs, rclone and boto3 medians come from "
+          f"{min(args.alt_runs, args.runs)} run(s) (--alt-runs).\n",
           "xargs cat:\n"] + ratio_table(rows, "cat")
     L += ["", "parallel cp:\n"] + ratio_table(rows, "cp")
     L += ["", "## DESIGN.md targets\n",
@@ -794,6 +804,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, help="number of files (default 8000; --quick 800)")
     ap.add_argument("--runs", type=int, help="repetitions (default 3; --quick 1)")
+    ap.add_argument("--alt-runs", type=int, default=1,
+                    help="repetitions of the s3fs, rclone and boto3 rows (default 1)")
     ap.add_argument("--cp-files", type=int,
                     help="files the parallel cp command reads (default 500; --quick 100)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
@@ -806,9 +818,10 @@ def parse_args(argv):
     a.files = a.files or (800 if a.quick else 8000)
     a.runs = a.runs or (1 if a.quick else 3)
     a.cp_files = a.cp_files or (100 if a.quick else 500)
-    if not NDIRS <= a.files <= 100_000 or not 1 <= a.runs <= 20 \
+    if not NDIRS <= a.files <= 100_000 or not 1 <= a.runs <= 20 or not 1 <= a.alt_runs \
             or not 1 <= a.cp_files <= a.files // NDIRS:
-        ap.error(f"--files must be {NDIRS}..100000, --runs 1..20, --cp-files 1..files/{NDIRS}")
+        ap.error(f"--files must be {NDIRS}..100000, --runs 1..20, --alt-runs ≥ 1, "
+                 f"--cp-files 1..files/{NDIRS}")
     return a
 
 
@@ -860,7 +873,7 @@ def main(argv=None):
                 alternative_rows(server, work, shm, disk, args.cp_files, args.no_s3fs) +
                 local_rows(disk, shm / "local" / "data", args.cp_files))
         facts = machine_facts(lib, drop_ok, work / "local", shm / "local")
-        measure(rows, args.runs, drop_ok, server.pid)
+        measure(rows, args.runs, args.alt_runs, drop_ok, server.pid)
         log("checking contents")
         diags = rwsplit_diagnostics(rows, work, drop_ok)
         mounts = [(s, mount_check(rows, s, disk.files)) for s in (S3FS, RCLONE)]
