@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 from bench.results_md import replace_section  # noqa: E402
 
 # Panels in the order of the workloads; files not listed come after, by name.
-ORDER = ["small_files", "many_files", "large_file", "checkpoint", "checkpoint_durable",
+ORDER = ["small_files", "small_files_cp", "many_files", "large_file", "checkpoint", "checkpoint_durable",
          "metadata", "passthrough", "memory"]
 
 
