@@ -1106,6 +1106,7 @@ def write_json(res, args):
 
 
 def _raise_exit(signum, frame):
+    log(f"signal {signum}: stopping (mounts, MinIO and temp dirs are cleaned up)")
     raise SystemExit(128 + signum)
 
 

@@ -207,6 +207,10 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
         timer.start()
         try:
             _, status, ru = os.wait4(p.pid, 0)
+        except BaseException:
+            kill()   # interrupted (SIGTERM, ^C): the command must not outlive the benchmark
+            os.wait4(p.pid, 0)
+            raise
         finally:
             timer.cancel()
         dt = time.perf_counter() - t0
