@@ -67,7 +67,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (PASS_TIMEOUT, VENV_PY, cpu_of, fs_type, host_facts, lib_fact,  # noqa: E402
+from bench.common import (  # noqa: E402
+                          PASS_TIMEOUT, VENV_PY, cpu_of, fs_type, host_facts, lib_fact,
                           load_average, log, machine_cpu, rclone_mount, run_text, s3fs_mount,
                           save_json, tool_facts, tool_reason)
 from bench.results_md import replace_section  # noqa: E402
@@ -94,9 +95,11 @@ ROUTE_OPTIONS = {
 }
 # Seconds between the last large free (the previous pass's exit and cleanup) and the next
 # child. With free page reporting (virtio-balloon) the kernel hands free memory back to the
-# host 2 s after a large free; a report that fires while the next child saves would take the
-# memory its warm-up just freed (checkpoint_child.warm_memory).
+# host in cycles that start 2 s after a large free (a sixteenth of the free lists each, the
+# most recently freed pages first); a cycle that fires while the next child saves would take
+# the memory its warm-up just freed (checkpoint_child.warm_memory).
 SETTLE = 2.5
+WARM_FACTOR = 1.25                  # the warm-up's size over the checkpoint's (warm_bytes)
 POLL_S = 0.05                       # rclone rows: ListObjectsV2 every 50 ms until durable
 DURABLE_DEADLINE = 120              # seconds after the child's exit; later counts as failed
 BOTO3 = "boto3 upload_file"
@@ -253,8 +256,15 @@ class Setup:
     mounts: dict                    # "s3fs" / "rclone" -> FuseMount (mounted) or a str: why not
 
 
+def warm_bytes(st, shape):
+    """What the child writes and unlinks before timing (checkpoint_child.warm_memory): the
+    save's size and a quarter more. Measured here, 2x made a 1 GiB child spend ~4.5 s instead of
+    ~1.5 s faulting memory in from the host, with the same save times."""
+    return int(WARM_FACTOR * shape.total) if st.warm else 0
+
+
 def local_rows(st, shape):
-    warm = 2 * shape.total if st.warm else 0
+    warm = warm_bytes(st, shape)
 
     def row(name, tag, directory, fsync, where):
         dest = lambda run: shape.dest(directory, f"{tag}-{shape.tag}-{run}")  # noqa: E731
@@ -272,7 +282,7 @@ def local_rows(st, shape):
 
 
 def rwsplit_rows(st, shape):
-    warm = 2 * shape.total if st.warm else 0
+    warm = warm_bytes(st, shape)
     spool = st.dirs["spool"]
     shown = {"LD_PRELOAD": st.lib, "RWSPLIT_CONFIG": st.conf, "RWSPLIT_LOG": "debug"}
     env = dict(plain_env(st.server), **{k: str(v) for k, v in shown.items()})
@@ -293,7 +303,7 @@ def rwsplit_rows(st, shape):
 
 
 def native_rows(st, shape):
-    warm = 2 * shape.total if st.warm else 0
+    warm = warm_bytes(st, shape)
     local = st.dirs["local"]
     key = lambda how, run: shape.key(NATIVE_PREFIX, f"{how}-{shape.tag}-{run}")  # noqa: E731
     pool = " (ThreadPoolExecutor(8), one upload_file per file)" if shape.is_dir else ""
@@ -322,7 +332,7 @@ def native_rows(st, shape):
 def fuse_rows(st, shape):
     """s3fs (close uploads: durable at close) and rclone (close writes its cache; durable when
     the store lists the files complete), each writing through its mount of the bucket."""
-    warm = 2 * shape.total if st.warm else 0
+    warm = warm_bytes(st, shape)
     rows = []
     for tool, durable in (("s3fs", "close"), ("rclone", "poll")):
         m = st.mounts[tool]
@@ -791,6 +801,10 @@ def verdict(res, shape):
             f"by {rw - limit:.3f} s ({(r / TARGET - 1) * 100:.0f} % over the limit).")
 
 
+def plain(x):
+    return "–" if x is None else f"{x:.3f}"
+
+
 def ratio_cell(num, den):
     return "n/a" if not num or not den else f"{num / den:.2f}×"
 
@@ -819,7 +833,7 @@ def ratio_matrix(res, shape):
     ]
     L = [f"**{shape.label}** (the other side's median in the header: save / durable)\n",
          "| rwsplit number | median | " + " | ".join(
-             f"/ {name} ({'–' if s is None else f'{s:.3f}'} / {'–' if d is None else f'{d:.3f}'})"
+             f"/ {name} ({plain(s)} / {plain(d)})"
              for name, s, d in cols) + " |",
          "|---|---|" + "---|" * len(cols)]
     for label, num, against in lines:
@@ -847,16 +861,19 @@ def report_header(args, cmdline, shapes, total_seconds):
                     "the other" if s.is_dir else f", sha256 `{s.members[0].sha256[:16]}…`"))
     L.append("")
     L.append("A save is a fresh `.tools/venv/bin/python` process (`bench/checkpoint_child.py`) "
-             "that reads the checkpoint into memory first (untimed), then writes each file in "
+             "that maps the checkpoint into memory first (untimed; `mmap` with `MAP_POPULATE` "
+             "of the source files, in the page cache), then writes each file in "
              "8 MiB `os.write` calls and closes it, timing the open of the first file → the close "
              f"of the last itself (`time.perf_counter`). Each row ran {args.runs} times per "
              "shape; rounds interleave rows and shapes; `sync` and "
              f"{SETTLE} s since the previous pass's cleanup come before every pass (so no pass "
-             "pays for the previous one's dirty pages or its memory going back to the host). "
+             "pays for the previous one's dirty pages, and the page-reporting cycle its frees "
+             "start has run before the next save). "
              "Tables give the median and min/max seconds of the successful passes. The store is "
              "one MinIO on 127.0.0.1 started by the script; s3fs and rclone mount its bucket.\n")
-    L.append("Before it starts timing, every child writes and unlinks a scratch file of twice "
-             "the checkpoint's size on the filesystem its save goes to (`--warm`, untimed; "
+    L.append("Before it starts timing, every child writes and unlinks a scratch file of "
+             f"{WARM_FACTOR}× the checkpoint's size on the filesystem its save goes to "
+             "(`--warm`, untimed; "
              "unlinked before writeback, so no disk I/O): on a VM whose freed memory goes back "
              "to the hypervisor (see *memory balloon* below) the first touch of such memory "
              "costs a fault in the host per page (the same 256 MiB save took 0.06 s or 1 s "
@@ -1001,8 +1018,8 @@ def report_checks(res):
     L.append("")
     L.append("### rwsplit requests to the store per save (RWSPLIT_LOG=debug)\n")
     L.append("From the debug line each request logs, in every timed rwsplit pass.\n")
-    L.append("| shape | row | one upload of every file needs | requests seen (method status: "
-             "count; per pass) |\n|---|---|---|---|")
+    L.append("| shape | row | one upload of every file needs | requests seen (passes × (method "
+             "status: count)) |\n|---|---|---|---|")
     too_many = False
     for s in res.shapes:
         puts, posts = expected_requests(s)
@@ -1010,9 +1027,10 @@ def report_checks(res):
             seen = [p.requests for p in r.passes if p.requests is not None]
             too_many |= any(sum(v for k, v in q.items() if k.startswith("PUT ")) > puts
                             for q in seen)
+            kinds = [", ".join(f"{k}: {v}" for k, v in sorted(q.items())) for q in seen]
             L.append(f"| {s.label} | {r.name} | {puts} PUT" + (f", {posts} POST" if posts else "")
-                     + " | " + "; ".join(", ".join(f"{k}: {v}" for k, v in sorted(q.items()))
-                                         for q in seen) + " |")
+                     + " | " + "; ".join(f"{kinds.count(k)} × ({k})" for k in sorted(set(kinds)))
+                     + " |")
     if too_many:
         L.append("\n**Odd**: a pass above sent more PUTs than one upload of every file needs.")
     L.append("")
@@ -1123,9 +1141,9 @@ def parse_args(argv):
     ap.add_argument("--build", type=Path, default=Path("build"),
                     help="build directory holding lib/librwsplit.so (default build)")
     ap.add_argument("--no-warm", action="store_true",
-                    help="children do not write and unlink a scratch file of twice the "
-                         "checkpoint's size before timing (bench/checkpoint_child.py, "
-                         "warm_memory)")
+                    help="children do not write and unlink a scratch file of "
+                         f"{WARM_FACTOR}x the checkpoint's size before timing "
+                         "(bench/checkpoint_child.py, warm_memory)")
     a = ap.parse_args(argv)
     a.size_mib = a.size_mib or (96 if a.quick else 1024)
     a.files = a.files or (16 if a.quick else 200)
