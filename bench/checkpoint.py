@@ -7,7 +7,7 @@ next to local disk (with and without fsync) and tmpfs, native uploads of the sam
 (s3fs-fuse with default options, rclone mount --vfs-cache-mode full).
 
     .tools/venv/bin/python bench/checkpoint.py [--size-mib 1024] [--files 200] [--seed 1]
-        [--runs 3] [--quick] [--out bench/RESULTS.md] [--build build] [--no-warm]
+        [--runs 3] [--alt-runs 1] [--quick] [--out bench/RESULTS.md] [--build build] [--no-warm]
 
 Two checkpoint shapes, each saved by every row:
 - *1 GiB file*: one file of --size-mib MiB (default 1024) of random bytes;
@@ -228,6 +228,7 @@ class Row:
     spool: Path = None              # rwsplit rows: the route's spool, empty after each pass
     mount: object = None            # the FuseMount the row writes through
     self_timed: bool = True         # the child prints its times (not mc: its process wall)
+    slow: bool = False              # a FUSE row: runs in the first --alt-runs rounds only
     passes: list = field(default_factory=list)
 
 
@@ -348,7 +349,7 @@ def fuse_rows(st, shape):
                                                 warm_dir=st.dirs["local"]),
             env=plain_env(st.server), shown_env={}, path=dest,
             base=lambda run, p=prefix, s=stem: shape.key(p, s(run)), durable=durable,
-            mount=m))
+            mount=m, slow=True))
     return rows
 
 
@@ -613,8 +614,9 @@ def describe_pass(p):
     return ", ".join(parts) + ("" if p.ok else f"  FAILED: {p.note}")
 
 
-def measure(rows, runs, out_dir, server_pid, s3, loads):
-    """runs rounds; in each, every row of every shape once, after a sync (so no pass pays for
+def measure(rows, runs, alt_runs, out_dir, server_pid, s3, loads):
+    """runs rounds; in each, every row of every shape once (the FUSE rows in the first
+    alt_runs rounds only: their passes take 25-35 s each), after a sync (so no pass pays for
     the previous one's dirty pages) and SETTLE seconds since the last large free. Rounds
     interleave the rows so drift hits them alike. The last round also reads every rwsplit
     object back (sha256)."""
@@ -623,6 +625,8 @@ def measure(rows, runs, out_dir, server_pid, s3, loads):
         loads.append(load_average())
         log(f"round {r}/{runs}, load average {loads[-1]}")
         for row in rows:
+            if row.slow and r > alt_runs:
+                continue
             os.sync()
             time.sleep(max(0.0, SETTLE - (time.monotonic() - freed)))
             try:
@@ -865,7 +869,9 @@ def report_header(args, cmdline, shapes, total_seconds):
              "of the source files, in the page cache), then writes each file in "
              "8 MiB `os.write` calls and closes it, timing the open of the first file → the close "
              f"of the last itself (`time.perf_counter`). Each row ran {args.runs} times per "
-             "shape; rounds interleave rows and shapes; `sync` and "
+             f"shape, but s3fs and rclone {min(args.runs, args.alt_runs)} (`--alt-runs`: their "
+             "passes take 25-35 s each at 1 GiB, for a run of `make bench` of reasonable "
+             "length); rounds interleave rows and shapes; `sync` and "
              f"{SETTLE} s since the previous pass's cleanup come before every pass (so no pass "
              "pays for the previous one's dirty pages, and the page-reporting cycle its frees "
              "start has run before the next save). "
@@ -1136,6 +1142,9 @@ def parse_args(argv):
                     "--quick 16)")
     ap.add_argument("--seed", type=int, default=1, help="for the sharded sizes (default 1)")
     ap.add_argument("--runs", type=int, default=3, help="repetitions (default 3)")
+    ap.add_argument("--alt-runs", type=int, default=1,
+                    help="repetitions of the s3fs and rclone rows (default 1: at 1 GiB their "
+                         "passes take 25-35 s each)")
     ap.add_argument("--quick", action="store_true", help="small sizes, to try the script")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
     ap.add_argument("--build", type=Path, default=Path("build"),
@@ -1147,8 +1156,9 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     a.size_mib = a.size_mib or (96 if a.quick else 1024)
     a.files = a.files or (16 if a.quick else 200)
-    if not 1 <= a.size_mib <= 4096 or not 1 <= a.files <= 1000 or not 1 <= a.runs <= 20:
-        ap.error("--size-mib must be 1..4096, --files 1..1000 and --runs 1..20")
+    if not 1 <= a.size_mib <= 4096 or not 1 <= a.files <= 1000 or not 1 <= a.runs <= 20 \
+            or not 1 <= a.alt_runs:
+        ap.error("--size-mib must be 1..4096, --files 1..1000, --runs 1..20 and --alt-runs ≥ 1")
     a.build = a.build if a.build.is_absolute() else REPO / a.build
     return a
 
@@ -1195,7 +1205,7 @@ def main(argv=None):
         st = Setup(server, mc, dirs, lib, conf, not args.no_warm, mounts)
         rows = [r for s in shapes for r in all_rows(st, s)]
         loads = []
-        measure(rows, args.runs, work / "logs", server.pid, s3, loads)
+        measure(rows, args.runs, args.alt_runs, work / "logs", server.pid, s3, loads)
         facts.append(("load average at end", load_average()))
         res = Results(shapes, rows)
         write_report(args.out, args, cmdline, facts, loads, res, conf.read_text(), fuse_options(),

@@ -99,7 +99,8 @@ up_route *up_route_of(const cfg_route *r);
  * processes left). Caller must not hold up.lock. Returns 0 or -errno. */
 int up_prepare(up_route *ur);
 
-/* Writes f's journal record (state "pending" or "failed"). */
+/* Writes f's journal record (state "pending" or "failed"), creating it or replacing what
+ * it held. Returns 0 or -errno. */
 int up_write_meta(const up_file *f, const char *state, unsigned attempts);
 
 /* The object key of rest (dir: with a trailing '/'). Returns 0 or -ENAMETOOLONG. */

@@ -205,13 +205,24 @@ int up_write_meta(const up_file *f, const char *state, unsigned attempts)
 	struct stat st;
 	long long size = stat(f->data, &st) == 0 ? (long long)st.st_size : -1;
 	sb_printf(&m, "\nsize=%lld\nstate=%s\nattempts=%u\n", size, state, attempts);
-	char tmp[PATH_MAX + 16];
-	snprintf(tmp, sizeof tmp, "%s.tmp", f->meta);
+	/* Rewritten in place rather than through a temporary file and rename: creating a file
+	 * costs ~0.5 ms on a cold ext4 inode table, and a sharded checkpoint closes hundreds.
+	 * Write first, then cut: a process killed in between leaves the new record followed by
+	 * the old one's tail, which never holds a key line (bucket and key do not change, so the
+	 * old key line lies before the new end) and whose stray upload ids recovery's abort
+	 * merely finds gone. Cutting first could leave a record without its key. */
 	int rc = 0;
-	int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, sb_str(&m), m.len) != (ssize_t)m.len || close(fd) < 0)
+	int fd = open(f->meta, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(f->meta, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ssize_t w = fd < 0 ? -1 : pwrite(fd, sb_str(&m), m.len, 0);
+	if (w < 0)
 		rc = -errno;
-	else if (rename(tmp, f->meta) < 0)
+	else if ((size_t)w != m.len)
+		rc = -ENOSPC; /* a short write to a regular file: the filesystem is full */
+	else if (ftruncate(fd, (off_t)m.len) < 0)
+		rc = -errno;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = -errno;
 	sb_free(&m);
 	return rc;

@@ -138,9 +138,27 @@ int up_put(const up_route *ur, const char *key, const char *data, const char *me
 	return rc;
 }
 
+/* Spool files a worker deletes once it has let go of up.lock: unlinking a file of a few
+ * MiB takes milliseconds on ext4, and under the lock every open and close of a write route
+ * would wait for it. Their names are never reused (new_file numbers them), so nothing can
+ * take them over meanwhile. */
+typedef struct discard_paths {
+	char data[PATH_MAX];
+	char meta[PATH_MAX + 8];
+	int set;
+} discard_paths;
+
+static void discard_later(discard_paths *d, const up_file *f)
+{
+	memcpy(d->data, f->data, sizeof d->data);
+	memcpy(d->meta, f->meta, sizeof d->meta);
+	d->set = 1;
+}
+
 /* Ends an upload of f (caller holds up.lock): done, again, or failed. uploaded: whether
- * this worker did put it under uploaded_key (not for a file removed while queued). */
-static void finish(up_file *f, int rc, const char *uploaded_key, int uploaded)
+ * this worker did put it under uploaded_key (not for a file removed while queued). A spool
+ * file that is done with is left in *d for the caller to delete after unlocking. */
+static void finish(up_file *f, int rc, const char *uploaded_key, int uploaded, discard_paths *d)
 {
 	const s3_api *api = s3_dl();
 	int err;
@@ -155,7 +173,7 @@ static void finish(up_file *f, int rc, const char *uploaded_key, int uploaded)
 	}
 	if (f->removed) {
 		/* Already out of the pending hash (unlink or replacement took it out). */
-		up_discard(f->data, f->meta);
+		discard_later(d, f);
 		if (f->refs == 0)
 			free(f);
 		else
@@ -166,7 +184,7 @@ static void finish(up_file *f, int rc, const char *uploaded_key, int uploaded)
 		if (stat(f->data, &st) == 0)
 			up.uploaded_bytes += (uint64_t)st.st_size;
 		HASH_DEL(up.pending, f);
-		up_discard(f->data, f->meta);
+		discard_later(d, f);
 		free(f);
 	} else if (rc == 0 || f->again) {
 		f->again = 0;
@@ -269,7 +287,15 @@ static void *worker(void *unused)
 		memcpy(key, f->key, sizeof key);
 		int uploaded = !f->removed;
 		int rc = uploaded ? up_upload_now(f) : 0;
-		finish(f, rc, key, uploaded);
+		discard_paths d = { .set = 0 };
+		finish(f, rc, key, uploaded, &d);
+		if (d.set) {
+			/* busy until the files are gone: the exit drain then leaves no spool
+			 * file behind to remove. */
+			pthread_mutex_unlock(&up.lock);
+			up_discard(d.data, d.meta);
+			pthread_mutex_lock(&up.lock);
+		}
 		up.busy--;
 		pthread_cond_broadcast(&up.changed);
 	}

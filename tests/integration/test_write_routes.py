@@ -1248,6 +1248,13 @@ def _kill_after_close(route, store, scripts, big_src):
     assert res.returncode == -signal.SIGKILL, res.describe()
     assert spool_holds(route.spool, sha256_file(big_src)), (
         f"the spool does not hold the closed file: {spool_files(route.spool)}")
+    # The journal record, rewritten in place at close, names the key and the closed size.
+    records = [p.read_text() for p in Path(route.spool).rglob("*.meta")]
+    assert len(records) == 1, spool_files(route.spool)
+    fields = dict(ln.split("=", 1) for ln in records[0].splitlines() if "=" in ln)
+    assert fields["key"] == route.key("big") and fields["state"] == "pending", records[0]
+    assert fields["size"] == str(big_src.stat().st_size), records[0]
+    assert not [p for p, _ in spool_files(route.spool) if p.endswith(".tmp")]
     return res
 
 
