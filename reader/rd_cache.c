@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -173,6 +174,52 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 	return 0;
 }
 
+/* The route's cache size, shared by every process through root/usage, a small file each
+ * maps: without it every new process scanned obj/ (a readdir and a stat per object, ~10 ms
+ * at 8000 objects) before its first addition, which a pipeline of short-lived readers (one
+ * `cat` per 50 files) paid once per process. Additions add to it and every scan resets it,
+ * so it drifts only by what a process adds while another scans, or a crash leaves
+ * uncounted, until the next scan (each process still scans after adding an eighth of the
+ * budget). */
+struct rd_usage {
+	atomic_uint_fast64_t bytes;
+	atomic_uint valid;      /* a scan has set bytes; 0 in a file just created */
+};
+
+static struct rd_usage *map_usage(const rd_route *rr)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/usage", rr->root);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return NULL;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	void *p = MAP_FAILED;
+	/* Racing creators both extend it to the same size: the new bytes are zeros. */
+	if (fstat(fd, &st) == 0 &&
+	    (st.st_size >= (off_t)sizeof(struct rd_usage) ||
+	     ftruncate(fd, (off_t)sizeof(struct rd_usage)) == 0))
+		p = mmap(NULL, sizeof(struct rd_usage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* rr's shared usage, mapped on first use; NULL if it cannot be (then each process keeps
+ * its own count, measured by a scan). */
+static struct rd_usage *usage_of(rd_route *rr)
+{
+	pthread_mutex_lock(&rr->lock);
+	if (!rr->usage_tried) {
+		rr->usage_tried = 1;
+		rr->usage = map_usage(rr);
+	}
+	struct rd_usage *u = rr->usage;
+	pthread_mutex_unlock(&rr->lock);
+	return u;
+}
+
 /* Deletes least recently used objects until the route is 10% under its budget. Files that
  * are open keep their data until closed; the next open fetches them again. */
 static void evict(rd_route *rr)
@@ -210,11 +257,17 @@ static void evict(rd_route *rr)
 	}
 	free(all);
 	atomic_fetch_add(&rd.stats.evictions, evicted);
+	log_debug("read route %s: scanned the cache: %zu objects, %llu bytes", rr->cfg->local, n,
+		  (unsigned long long)total);
 	/* What other threads added while we scanned is not in total: keep it. */
 	pthread_mutex_lock(&rr->lock);
 	rr->used = total + rr->since_scan;
 	rr->used_known = 1;
 	rr->evicting = 0;
+	if (rr->usage) {
+		atomic_store(&rr->usage->bytes, rr->used);
+		atomic_store(&rr->usage->valid, 1);
+	}
 	pthread_mutex_unlock(&rr->lock);
 	if (evicted)
 		log_debug("read route %s: evicted %llu objects, %llu bytes cached", rr->cfg->local,
@@ -224,16 +277,24 @@ static void evict(rd_route *rr)
 void rd_cache_added(rd_route *rr, uint64_t bytes)
 {
 	uint64_t budget = rr->cfg->cache_bytes;
+	struct rd_usage *u = usage_of(rr);
 	pthread_mutex_lock(&rr->lock);
-	int known = rr->used_known;
 	rr->used += bytes;
 	rr->since_scan += bytes;
-	/* Other processes fill the same cache unseen: after adding an eighth of the budget,
-	 * scan again rather than trust our own count. */
-	int over = known && (rr->used > budget || rr->since_scan > budget / 8);
+	int known = rr->used_known;
+	uint64_t used = rr->used;
+	if (u) {
+		used = atomic_fetch_add(&u->bytes, bytes) + bytes;
+		known = known || atomic_load(&u->valid);
+	}
+	/* The count can drift (see struct rd_usage; without the shared one, other processes
+	 * fill the cache unseen): after adding an eighth of the budget, scan again rather
+	 * than trust it. */
+	int over = known && (used > budget || rr->since_scan > budget / 8);
 	int busy = rr->evicting;
 	pthread_mutex_unlock(&rr->lock);
-	/* The first addition measures what earlier processes left; evict() records the total. */
+	/* Nobody has measured the cache yet: the first addition measures what is there (an
+	 * earlier version, or processes without the shared count, may have left objects). */
 	if ((over || !known) && !busy)
 		evict(rr);
 }

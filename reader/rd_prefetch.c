@@ -2,12 +2,15 @@
  * either direction of the listing order, a few out of order as parallel readers are), the
  * next files are fetched ahead of it by the worker threads. Random access (a shuffling
  * loader) triggers nothing. `all`: the whole route is listed at first use and warmed into
- * the cache, up to its budget. In-flight prefetch is bounded globally, in jobs and bytes. */
+ * the cache, up to its budget, once per cache rather than once per process (see warm_all).
+ * In-flight prefetch is bounded globally, in jobs and bytes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -17,8 +20,18 @@
 #define SEQUENTIAL_SLACK 8            /* how far out of order a "sequential" reader may be */
 #define INFLIGHT_BYTES_MAX (512u << 20)
 
+/* One process's warming of a route for `all`: it holds the route's warm lock until every
+ * job it queued has run (pending counts them, plus one for the listing itself). */
+typedef struct warm_run {
+	rd_route *rr;
+	int lock_fd;
+	int complete;            /* the listing reached its end or the budget */
+	atomic_uint pending;
+} warm_run;
+
 typedef struct prefetch_job {
 	rd_route *rr;
+	warm_run *warm;          /* for `all`: the warming it belongs to */
 	char *rest;              /* for `listing`: the shadow entry gives size and mtime */
 	struct stat st;          /* for `all`: from the listing */
 	int have_st;
@@ -69,6 +82,43 @@ int rd_prefetch_claim_hit(const char *key)
 	return p != NULL;
 }
 
+/* lists/all.done: when a warming of the route last finished. */
+static int warm_stamp_path(const rd_route *rr, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", rr->lists, name);
+	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+/* Whether a warming finished less than listing_ttl ago: then there is nothing to do (what it
+ * fetched is cached; what changed since is fetched on demand). */
+static int warmed_recently(const rd_route *rr)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (warm_stamp_path(rr, "all.done", path, sizeof path) < 0 || stat(path, &st) < 0)
+		return 0;
+	uint64_t at = (uint64_t)st.st_mtim.tv_sec * 1000 + (uint64_t)st.st_mtim.tv_nsec / 1000000;
+	return rd_now_ms() < at + rr->cfg->listing_ttl_ms;
+}
+
+/* Drops one reference; the last stamps the route warmed (if the listing got to its end)
+ * and lets go of the lock, so another process may warm it again after listing_ttl. */
+static void warm_release(warm_run *w)
+{
+	if (atomic_fetch_sub(&w->pending, 1) != 1)
+		return;
+	char path[PATH_MAX];
+	if (w->complete && warm_stamp_path(w->rr, "all.done", path, sizeof path) == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			futimens(fd, NULL);
+			close(fd);
+		}
+	}
+	close(w->lock_fd);
+	free(w);
+}
+
 static void prefetch_run(void *arg)
 {
 	prefetch_job *j = arg;
@@ -86,13 +136,16 @@ static void prefetch_run(void *arg)
 		remember_prefetched(key);
 	}
 	atomic_fetch_sub(&inflight_bytes, j->bytes);
+	if (j->warm)
+		warm_release(j->warm);
 	free(j->rest);
 	free(j);
 }
 
-/* Queues one prefetch unless the global in-flight bound is reached. Returns 0 if queued. */
+/* Queues one prefetch unless the global in-flight bound is reached. Returns 0 if queued
+ * (then the job holds a reference to warm, if any). */
 static int queue(rd_route *rr, const char *rest, const char *etag, const struct stat *st,
-		 uint64_t bytes)
+		 uint64_t bytes, warm_run *warm)
 {
 	if (atomic_load(&inflight_bytes) + bytes > INFLIGHT_BYTES_MAX)
 		return -EBUSY;
@@ -102,6 +155,7 @@ static int queue(rd_route *rr, const char *rest, const char *etag, const struct 
 		return -ENOMEM;
 	}
 	j->rr = rr;
+	j->warm = warm;
 	j->bytes = bytes;
 	snprintf(j->etag, sizeof j->etag, "%s", etag ? etag : "");
 	if (st) {
@@ -109,8 +163,12 @@ static int queue(rd_route *rr, const char *rest, const char *etag, const struct 
 		j->have_st = 1;
 	}
 	atomic_fetch_add(&inflight_bytes, bytes);
+	if (warm)
+		atomic_fetch_add(&warm->pending, 1);
 	if (rd_pool_submit(prefetch_run, j) < 0) {
 		atomic_fetch_sub(&inflight_bytes, bytes);
+		if (warm)
+			atomic_fetch_sub(&warm->pending, 1); /* the listing's own stays */
 		free(j->rest);
 		free(j);
 		return -EAGAIN;
@@ -177,30 +235,34 @@ void rd_prefetch_after_open(rd_route *rr, const char *rest)
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof path, "%s%s%s", dir, dlen ? "/" : "", next[k]);
 		if (n > 0 && (size_t)n < sizeof path && !cached(rr, path, etags[k]))
-			queue(rr, path, etags[k], NULL, sizes[k]);
+			queue(rr, path, etags[k], NULL, sizes[k], NULL);
 	}
 }
 
 typedef struct warm_state {
-	rd_route *rr;
+	warm_run *run;
 	size_t prefix_len;
 	uint64_t budget_left;
 	unsigned long queued;
+	int stalled;
 } warm_state;
 
 static int warm_entry(void *arg, const s3_list_entry *e)
 {
 	warm_state *w = arg;
-	if (e->is_prefix || strlen(e->key) <= w->prefix_len || e->size > w->rr->cfg->whole_max)
+	rd_route *rr = w->run->rr;
+	if (e->is_prefix || strlen(e->key) <= w->prefix_len || e->size > rr->cfg->whole_max)
 		return 0;
 	if (e->size > w->budget_left)
 		return 1; /* the budget is full: stop listing */
 	struct stat st = { .st_size = (off_t)e->size, .st_mtim = { .tv_sec = e->mtime } };
 	/* Waits for room rather than dropping: warming is the point of `all`. */
-	for (int tries = 0; queue(w->rr, e->key + w->prefix_len, e->etag, &st, e->size) == -EBUSY;
-	     tries++) {
-		if (tries > 600) /* a minute without progress: stop warming */
+	for (int tries = 0;
+	     queue(rr, e->key + w->prefix_len, e->etag, &st, e->size, w->run) == -EBUSY; tries++) {
+		if (tries > 600) { /* a minute without progress: stop warming */
+			w->stalled = 1;
 			return 1;
+		}
 		usleep(100 * 1000);
 	}
 	w->budget_left -= e->size;
@@ -208,24 +270,66 @@ static int warm_entry(void *arg, const s3_list_entry *e)
 	return 0;
 }
 
+/* Takes the route's warm lock if no other process holds it. A POSIX record lock, not flock:
+ * it belongs to this process alone (a forked child does not hold it through the inherited
+ * descriptor) and goes when the process does. Returns the fd or -1. */
+static int warm_lock(const rd_route *rr)
+{
+	char path[PATH_MAX];
+	if (warm_stamp_path(rr, "all.lock", path, sizeof path) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fd >= 0 && fcntl(fd, F_SETLK, &fl) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* `all` once per cache, not once per process: a short-lived reader (one `cat` among
+ * hundreds) would otherwise load the store client and list the whole route each time. One
+ * process at a time warms (the lock); a stamp younger than listing_ttl tells the others it
+ * is done. A warmer that exits early leaves no stamp and lets go of the lock with its life,
+ * so the next process to use the route takes over; what is cached already costs it no GET. */
 static void warm_all(void *arg)
 {
 	rd_route *rr = arg;
+	if (warmed_recently(rr))
+		return;
+	int lock_fd = warm_lock(rr);
+	if (lock_fd < 0) {
+		log_debug("read route %s: another process is warming the cache", rr->cfg->local);
+		return;
+	}
+	warm_run *run = calloc(1, sizeof *run);
+	if (!run || warmed_recently(rr)) { /* the previous holder may have just finished */
+		free(run);
+		close(lock_fd);
+		return;
+	}
+	run->rr = rr;
+	run->lock_fd = lock_fd;
+	atomic_init(&run->pending, 1);
 	int rc;
 	s3_client *c = rd_client(rr->cfg->store, &rc);
-	if (!c)
-		return;
-	warm_state w = { .rr = rr, .prefix_len = strlen(rr->cfg->prefix),
+	warm_state w = { .run = run, .prefix_len = strlen(rr->cfg->prefix),
 			 .budget_left = rr->cfg->cache_bytes - rr->cfg->cache_bytes / 10 };
-	s3_error err;
-	rc = s3_dl()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w, &err);
-	atomic_fetch_add(&rd.stats.lists, 1);
-	if (rc < 0 && rc != -ECANCELED) {
-		char msg[512];
-		log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
-			 s3_dl()->error_str(&err, msg, sizeof msg));
+	if (c) {
+		s3_error err;
+		rc = s3_dl()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w,
+				   &err);
+		atomic_fetch_add(&rd.stats.lists, 1);
+		if (rc < 0 && rc != -ECANCELED) {
+			char msg[512];
+			log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
+				 s3_dl()->error_str(&err, msg, sizeof msg));
+		}
+		/* rc 1: warm_entry stopped the listing (the budget is full, or it stalled). */
+		run->complete = rc >= 0 && !w.stalled;
+		log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
 	}
-	log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
+	warm_release(run);
 }
 
 void rd_prefetch_all_start(rd_route *rr)

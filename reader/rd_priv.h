@@ -41,7 +41,7 @@ typedef struct rd_route {
 	char lists[PATH_MAX];    /* root/lists: listing stamps and order files */
 	char tmp[PATH_MAX];      /* root/tmp: downloads in progress */
 	size_t tree_len;
-	pthread_mutex_t lock;    /* listed, used, prepared, all_started */
+	pthread_mutex_t lock;    /* listed, used, prepared, all_started, usage */
 	rd_listed *listed;
 	uint64_t used;           /* bytes in obj/, estimated between scans */
 	uint64_t since_scan;     /* bytes this process added since its last scan began */
@@ -49,6 +49,8 @@ typedef struct rd_route {
 	int evicting;            /* one scan-and-evict at a time per process */
 	int prepared;
 	int all_started;
+	struct rd_usage *usage;  /* root/usage mapped: the cache's size, shared (rd_cache.c) */
+	int usage_tried;
 } rd_route;
 
 typedef struct rd_state {

@@ -1339,6 +1339,25 @@ def _obj_usage(route):
     return total
 
 
+def test_cache_size_counted_once_for_all_processes(tree, make_route):
+    """The cache's size is shared by every process through the route's `usage` file: the
+    first process to add an object measures the cache (a scan), later processes add to the
+    shared count without scanning, and the count is what obj/ holds."""
+    route = make_route(prefix="many/", prefetch="off")
+    names = sorted(MANY)
+    first = expect_ok(route.run(["cat", route.path(names[0]), route.path(names[1])],
+                                log="debug"))
+    assert first.stderr.count(b"scanned the cache") == 1, first.describe()
+    second = expect_ok(route.run(["cat", *[route.path(n) for n in names[2:]]], log="debug"))
+    assert b"scanned the cache" not in second.stderr, second.describe()
+    assert sha256_bytes(second.stdout) == sha256_bytes(
+        b"".join((tree.many_root / n).read_bytes() for n in names[2:]))
+    [usage] = route.cache_dir.glob(f"u{os.getuid()}/*/usage")
+    counted, valid = struct.unpack("<QI", usage.read_bytes()[:12])
+    assert valid == 1 and counted == _obj_usage(route) == sum(MANY.values()), (
+        counted, valid, _obj_usage(route))
+
+
 def test_small_budget_reads_correctly(tree, make_route):
     """cache = 8MiB, smaller than the tree (and than its largest object): two concurrent
     readers still get every byte right."""
@@ -1420,6 +1439,69 @@ def test_small_budget_cache_stays_near_budget(tree, make_route, scripts):
         usage = _obj_usage(route)
         assert usage <= 8 * MiB + max(MANY.values()) + 64 * KiB, usage
     assert route.obj_dirs(), f"no obj/ under {route.cache_dir}"
+
+
+# -- prefetch = all --------------------------------------------------------------------------
+
+# Stats one file of the route (its first use starts the warming), then waits until the cache
+# says the warming is done: lists/all.done, the stamp the warming process leaves.
+WARM_WAIT = r"""
+import glob, os, sys, time
+os.stat(sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[3])
+while not glob.glob(sys.argv[2] + "/u*/*/lists/all.done") and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("done" if glob.glob(sys.argv[2] + "/u*/*/lists/all.done") else "not done")
+"""
+
+
+def test_prefetch_all_warms_once_per_cache(tree, make_route):
+    """prefetch = all: the first process warms the whole route; a later process on the same
+    cache neither lists the route again nor GETs anything, and reads every byte right."""
+    route = make_route(prefix="many/", prefetch="all")
+    res = expect_ok(route.run([sys.executable, "-c", WARM_WAIT, route.path("m00.bin"),
+                               str(route.cache_dir), "30"]))
+    assert res.stdout.decode().split() == ["done"], res.describe()
+    [s] = res.summaries()
+    assert s["prefetched"] == len(MANY), res.describe()
+    names = sorted(MANY)
+    res = expect_ok(route.run(["sha256sum", *[route.path(n) for n in names]]))
+    got = {ln.split("  ", 1)[1][len(route.local) + 1:]: ln.split("  ", 1)[0]
+           for ln in res.stdout.decode().splitlines()}
+    assert got == tree.many_sha
+    [s] = res.summaries()
+    assert (s["gets"], s["lists"], s["from_cache"]) == (0, 0, len(MANY)), res.describe()
+
+
+def test_prefetch_all_one_warmer_at_a_time(tree, make_route):
+    """Four processes start on a cold cache at once: one of them lists the route for the
+    warming (the others see its lock), and each object is fetched once in all."""
+    route = make_route(prefix="many/", prefetch="all")
+    env = route.env()
+    procs = [subprocess.Popen([sys.executable, "-c", WARM_WAIT, route.path(f"m{i:02d}.bin"),
+                               str(route.cache_dir), "30"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+             for i in range(4)]
+    outs = []
+    try:
+        outs = [p.communicate(timeout=RUN_TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    summaries = []
+    for p, (out, err) in zip(procs, outs):
+        res = Result(p.args, p.returncode, out, err, 0.0)
+        assert p.returncode == 0 and out.decode().split() == ["done"], res.describe()
+        assert not proc.RWSPLIT_PROBLEM_RE.search(err), res.describe()
+        summaries += res.summaries()
+    # Each process lists the directory it stats (shared through the cache: at most once
+    # each) and at most one lists the whole route.
+    assert sum(s["prefetched"] for s in summaries) == len(MANY), summaries
+    warmers = [s for s in summaries if s["prefetched"]]
+    assert len(warmers) == 1, summaries
+    assert sum(s["lists"] for s in summaries) <= 2, summaries
 
 
 # -- pass-through ----------------------------------------------------------------------------
