@@ -15,6 +15,10 @@ A MinIO on 127.0.0.1 started by the script gets --files objects of 80-140 KB in 
    has to fetch.
 3. The same pipeline with 5, 50 and 500 files per `cat` (`xargs -n`), cold, client CPU: the
    per-process share of the cost.
+4. One process, 32 threads (bench/mtread.c, many_files.py's reader) over the same objects,
+   cold: client and MinIO CPU per file next to the ceiling client's (bench/s3get.c, 32 GETs
+   in flight), and `perf record -g` of the reader, inclusive (children) view: where the
+   client's extra CPU per file goes when no process starts.
 
 Writes section `profile` of --out. Needs perf (apt-get install linux-perf); root for
 drop_caches is not needed (the cache being cold is what matters here).
@@ -39,6 +43,7 @@ from tests.harness.minio import Mc, MinioServer  # noqa: E402
 ROUTE = "/mnt/rwbench-prof/data"
 BUCKET = "rwbench-prof"
 PIPELINE = "find {root} -type f | xargs -P4 -n {n} cat > /dev/null"
+MT_THREADS = 32
 
 
 def make_data(root, nfiles, seed=7):
@@ -60,6 +65,23 @@ def perf_record(env, cmd, work):
                            capture_output=True, text=True, timeout=300)
         return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
     return report("--sort", "dso"), report("--sort", "dso,sym")
+
+
+def perf_children(env, argv, data):
+    """perf record -g of argv; the inclusive (children) view of symbols above 3%."""
+    subprocess.run(["perf", "record", "-q", "-F", "999", "-g", "-o", str(data), "--", *argv],
+                   env=env, check=True, capture_output=True, timeout=600)
+    p = subprocess.run(["perf", "report", "-i", str(data), "--children", "-g", "none", "-q",
+                        "--percent-limit", "3", "--sort", "sym"],
+                       capture_output=True, text=True, timeout=300)
+    return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
+
+
+def build_tool(work, name, libs):
+    exe = work / name
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe),
+                    str(REPO / "bench" / f"{name}.c"), *libs], check=True, timeout=120)
+    return exe
 
 
 def task_clock_ms(argv, env, runs=30):
@@ -121,6 +143,26 @@ def main(argv=None):
             for n in (5, 50, 500):
                 p = common.timed(["bash", "-c", cold(n)], env, server_pid=server.pid)
                 per.append((n, p))
+            common.log("profile: one process, 32 threads")
+            rels = sorted(str(f.relative_to(work / "data")) for f in (work / "data").rglob("*")
+                          if f.is_file())
+            (work / "keys.txt").write_text("".join(
+                f"data/{r} {(work / 'data' / r).stat().st_size}\n" for r in rels))
+            (work / "paths.txt").write_text("".join(f"{ROUTE}/{r}\n" for r in rels))
+            mtread = build_tool(work, "mtread", ["-pthread"])
+            s3get = build_tool(work, "s3get", ["-lcurl"])
+            mt_argv = [str(mtread), str(MT_THREADS), str(work / "paths.txt")]
+            shutil.rmtree(cache, ignore_errors=True)
+            mt_run = common.timed(mt_argv, env, server_pid=server.pid)
+            ceiling_run = common.timed([str(s3get), server.endpoint, BUCKET, str(MT_THREADS),
+                                        str(work / "keys.txt")], server.child_env(),
+                                       server_pid=server.pid, keep_stdout=True)
+            if f"objects={len(rels)} " not in (ceiling_run.stdout or "") or \
+                    "failed=0" not in ceiling_run.stdout:
+                ceiling_run.ok = False
+                ceiling_run.note = f"s3get said {(ceiling_run.stdout or '').strip()!r}"
+            shutil.rmtree(cache, ignore_errors=True)
+            mt_profile = perf_children(env, mt_argv, work / "perf-mt.data")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
@@ -157,6 +199,28 @@ def main(argv=None):
              "library's dependency tree shows as `ld-linux` / `do_lookup_x` above, plus a new "
              "connection per worker thread), not per GET. On 2 cores the client's CPU and "
              "MinIO's compete, so every millisecond of client CPU lowers the throughput."]
+    body += ["", f"## One process, {MT_THREADS} threads", "",
+             f"`mtread {MT_THREADS} PATHS` (bench/mtread.c: open, read fully, close; "
+             "many_files.py's reader) over the same objects through rwsplit, cold cache, next "
+             f"to the ceiling client `s3get ENDPOINT {BUCKET} {MT_THREADS} KEYS` (libcurl "
+             "multi, bodies dropped) on the same MinIO. No process starts here, so what "
+             "remains is per file:", "",
+             "| client | wall s | client CPU s | MinIO CPU s | client CPU per file ms |",
+             "|---|---|---|---|---|"]
+    for name, p in (("rwsplit + mtread", mt_run), ("s3get (ceiling)", ceiling_run)):
+        body.append(f"| {name} | {p.seconds:.2f} | {p.client_cpu:.2f} | {p.server_cpu:.2f} | "
+                    f"{1000 * p.client_cpu / nfiles:.2f} |" + ("" if p.ok else f" failed: {p.note}"))
+    body += ["", f"`{common.env_line(shown)} perf record -F 999 -g -- mtread {MT_THREADS} PATHS`"
+             ", cold cache; inclusive share of samples (a function with everything it "
+             "calls), entries above 3%:", "", "```", mt_profile, "```", "",
+             "Reading: rwsplit keeps every object as a file in the cache (the design: a "
+             "routed file is a real kernel fd), so per file it allocates and fills tmpfs pages "
+             "(`pwrite` → `shmem_alloc_and_add_folio`, `copy_folio_from_iter_atomic`), creates, "
+             "renames and unlinks cache entries (`openat`, `renameat`, a lock file), and the "
+             "reader copies the bytes out again (`read` → `shmem_file_read_iter`); each thread "
+             "also waits on its own connection (`poll`, scheduler switches) where the ceiling "
+             "client drives every connection from one thread. The ceiling does none of the "
+             "cache work and drops the bodies."]
     replace_section(args.out, "profile", "\n".join(body))
     common.log(f"profile: section written to {args.out}")
     return 0
