@@ -39,6 +39,27 @@ void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c
 	out[nhex] = '\0';
 }
 
+int rd_stamp_fresh(const char *stamp, uint32_t ttl_ms)
+{
+	struct stat st;
+	if (stat(stamp, &st) < 0)
+		return 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t age_ms = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+			 (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+	return age_ms >= 0 && age_ms < (int64_t)ttl_ms;
+}
+
+void rd_stamp_touch(const char *stamp)
+{
+	int fd = open(stamp, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		futimens(fd, NULL);
+		close(fd);
+	}
+}
+
 uint64_t rd_now_ms(void)
 {
 	struct timespec ts;

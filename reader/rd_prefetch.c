@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -82,8 +81,8 @@ int rd_prefetch_claim_hit(const char *key)
 	return p != NULL;
 }
 
-/* lists/all.done: when a warming of the route last finished. */
-static int warm_stamp_path(const rd_route *rr, const char *name, char *out, size_t cap)
+/* lists/NAME: the warm lock ("all.lock") and stamp ("all.done"). */
+static int lists_path(const rd_route *rr, const char *name, char *out, size_t cap)
 {
 	int n = snprintf(out, cap, "%s/%s", rr->lists, name);
 	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
@@ -94,11 +93,8 @@ static int warm_stamp_path(const rd_route *rr, const char *name, char *out, size
 static int warmed_recently(const rd_route *rr)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	if (warm_stamp_path(rr, "all.done", path, sizeof path) < 0 || stat(path, &st) < 0)
-		return 0;
-	uint64_t at = (uint64_t)st.st_mtim.tv_sec * 1000 + (uint64_t)st.st_mtim.tv_nsec / 1000000;
-	return rd_now_ms() < at + rr->cfg->listing_ttl_ms;
+	return lists_path(rr, "all.done", path, sizeof path) == 0 &&
+	       rd_stamp_fresh(path, rr->cfg->listing_ttl_ms);
 }
 
 /* Drops one reference; the last stamps the route warmed (if the listing got to its end)
@@ -108,13 +104,8 @@ static void warm_release(warm_run *w)
 	if (atomic_fetch_sub(&w->pending, 1) != 1)
 		return;
 	char path[PATH_MAX];
-	if (w->complete && warm_stamp_path(w->rr, "all.done", path, sizeof path) == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			futimens(fd, NULL);
-			close(fd);
-		}
-	}
+	if (w->complete && lists_path(w->rr, "all.done", path, sizeof path) == 0)
+		rd_stamp_touch(path);
 	close(w->lock_fd);
 	free(w);
 }
@@ -276,7 +267,7 @@ static int warm_entry(void *arg, const s3_list_entry *e)
 static int warm_lock(const rd_route *rr)
 {
 	char path[PATH_MAX];
-	if (warm_stamp_path(rr, "all.lock", path, sizeof path) < 0)
+	if (lists_path(rr, "all.lock", path, sizeof path) < 0)
 		return -1;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };

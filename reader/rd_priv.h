@@ -78,6 +78,12 @@ int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap);
 
 uint64_t rd_now_ms(void);
 
+/* Stamps: files whose modification time says when something was last done. Whether stamp
+ * exists and was touched less than ttl_ms ago (wall clock, as the kernel stamps files). */
+int rd_stamp_fresh(const char *stamp, uint32_t ttl_ms);
+/* Creates stamp or sets its modification time to now; best effort. */
+void rd_stamp_touch(const char *stamp);
+
 /* Filesystem helpers (rd_fs.c). */
 /* Opens (creating) the lock file at path and takes an exclusive flock on it, waiting for any
  * other process or thread. Returns the fd (close it to unlock) or -errno. */

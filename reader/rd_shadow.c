@@ -237,18 +237,6 @@ static void write_order(const rd_route *rr, const char *dir, const listing *l)
 		unlink(tmp);
 }
 
-static int stamp_fresh(const char *stamp, uint32_t ttl_ms)
-{
-	struct stat st;
-	if (stat(stamp, &st) < 0)
-		return 0;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t age_ms = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-			 (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-	return age_ms >= 0 && age_ms < (int64_t)ttl_ms;
-}
-
 static void remember(rd_route *rr, const char *dir)
 {
 	pthread_mutex_lock(&rr->lock);
@@ -338,7 +326,7 @@ static int ensure_listed(rd_route *rr, const char *dir)
 	uint32_t ttl = rr->cfg->listing_ttl_ms;
 	char stamp[PATH_MAX], lockpath[PATH_MAX + 8];
 	list_file(rr, dir, "", stamp, sizeof stamp);
-	if (stamp_fresh(stamp, ttl)) {
+	if (rd_stamp_fresh(stamp, ttl)) {
 		remember(rr, dir);
 		return 0;
 	}
@@ -347,15 +335,10 @@ static int ensure_listed(rd_route *rr, const char *dir)
 	if (lfd < 0)
 		return lfd;
 	int rc = 0;
-	if (!stamp_fresh(stamp, ttl)) {
+	if (!rd_stamp_fresh(stamp, ttl)) {
 		rc = list_now(rr, dir);
-		if (rc == 0) {
-			int sfd = open(stamp, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-			if (sfd >= 0) {
-				futimens(sfd, NULL);
-				close(sfd);
-			}
-		}
+		if (rc == 0)
+			rd_stamp_touch(stamp);
 	}
 	if (rc == 0)
 		remember(rr, dir);

@@ -1473,6 +1473,34 @@ def test_prefetch_all_warms_once_per_cache(tree, make_route):
     assert (s["gets"], s["lists"], s["from_cache"]) == (0, 0, len(MANY)), res.describe()
 
 
+# Stats one file of the route, then waits until the warming stamp is newer than argv[2]'s
+# modification time (a later warming finished).
+REWARM_WAIT = r"""
+import glob, os, sys, time
+before = os.stat(sys.argv[2]).st_mtime_ns
+os.stat(sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[3])
+while os.stat(sys.argv[2]).st_mtime_ns == before and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("rewarmed" if os.stat(sys.argv[2]).st_mtime_ns != before else "not rewarmed")
+"""
+
+
+def test_prefetch_all_warms_again_after_listing_ttl(tree, make_route):
+    """Once listing_ttl has passed since a warming finished, the next process warms the
+    route again (the stamp only spares processes within the TTL)."""
+    route = make_route(prefix="many/", prefetch="all", listing_ttl="2s")
+    res = expect_ok(route.run([sys.executable, "-c", WARM_WAIT, route.path("m00.bin"),
+                               str(route.cache_dir), "30"]))
+    assert res.stdout.decode().split() == ["done"], res.describe()
+    [stamp] = route.cache_dir.glob(f"u{os.getuid()}/*/lists/all.done")
+    time.sleep(2.5)
+    res = expect_ok(route.run([sys.executable, "-c", REWARM_WAIT, route.path("m01.bin"),
+                               stamp, "15"], log="debug"))
+    assert res.stdout.decode().split() == ["rewarmed"], res.describe()
+    assert b"warming" in res.stderr, res.describe()
+
+
 def test_prefetch_all_one_warmer_at_a_time(tree, make_route):
     """Four processes start on a cold cache at once: one of them lists the route for the
     warming (the others see its lock), and each object is fetched once in all."""
