@@ -125,6 +125,24 @@ def run(args, env, timeout=RUN_TIMEOUT, stdin_data=None):
     return proc.run(args, env, timeout, stdin_data, Result)
 
 
+def run_together(argvs, env, timeout=RUN_TIMEOUT):
+    """Starts every argv at once and waits for all (killing what is left after timeout).
+    Returns a Result per argv, in order; elapsed is the whole group's."""
+    start = time.monotonic()
+    procs = [subprocess.Popen([str(a) for a in argv], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+             for argv in argvs]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    elapsed = time.monotonic() - start
+    return [Result(p.args, p.returncode, out, err, elapsed) for p, (out, err) in zip(procs, outs)]
+
+
 class Route:
     """One read route: its local path (which does not exist on disk), cache dir and config."""
 
@@ -1363,26 +1381,15 @@ def test_small_budget_reads_correctly(tree, make_route):
     readers still get every byte right."""
     route = make_route(cache="8MiB")
     rels = sorted(tree.files)
-    env = route.env()
-    procs = [subprocess.Popen(["sha256sum", *[route.path(r) for r in order]], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL)
-             for order in (rels, rels[::-1])]
-    try:
-        outs = [p.communicate(timeout=RUN_TIMEOUT) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err.decode(errors="replace")
+    for res in run_together([["sha256sum", *[route.path(r) for r in order]]
+                             for order in (rels, rels[::-1])], route.env()):
+        assert res.returncode == 0, res.describe()
         got = {}
-        for line in out.decode().splitlines():
+        for line in res.stdout.decode().splitlines():
             digest, name = line.split("  ", 1)
             got[name[len(route.local) + 1:]] = digest
         assert got == tree.sha
-        assert not proc.RWSPLIT_PROBLEM_RE.search(err), err.decode(errors="replace")
+        assert not proc.RWSPLIT_PROBLEM_RE.search(res.stderr), res.describe()
     # Slack: eviction runs when an object is added, so the total can exceed the budget by
     # the last object added, at most the largest object (40 MiB here).
     assert _obj_usage(route) <= 8 * MiB + max(tree.files.values()) + 64 * KiB
@@ -1505,24 +1512,11 @@ def test_prefetch_all_one_warmer_at_a_time(tree, make_route):
     """Four processes start on a cold cache at once: one of them lists the route for the
     warming (the others see its lock), and each object is fetched once in all."""
     route = make_route(prefix="many/", prefetch="all")
-    env = route.env()
-    procs = [subprocess.Popen([sys.executable, "-c", WARM_WAIT, route.path(f"m{i:02d}.bin"),
-                               str(route.cache_dir), "30"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-             for i in range(4)]
-    outs = []
-    try:
-        outs = [p.communicate(timeout=RUN_TIMEOUT) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     summaries = []
-    for p, (out, err) in zip(procs, outs):
-        res = Result(p.args, p.returncode, out, err, 0.0)
-        assert p.returncode == 0 and out.decode().split() == ["done"], res.describe()
-        assert not proc.RWSPLIT_PROBLEM_RE.search(err), res.describe()
+    for res in run_together([[sys.executable, "-c", WARM_WAIT, route.path(f"m{i:02d}.bin"),
+                              route.cache_dir, "30"] for i in range(4)], route.env()):
+        assert res.returncode == 0 and res.stdout.decode().split() == ["done"], res.describe()
+        assert not proc.RWSPLIT_PROBLEM_RE.search(res.stderr), res.describe()
         summaries += res.summaries()
     # Each process lists the directory it stats (shared through the cache: at most once
     # each) and at most one lists the whole route.
