@@ -206,20 +206,6 @@ static struct rd_usage *map_usage(const rd_route *rr)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* rr's shared usage, mapped on first use; NULL if it cannot be (then each process keeps
- * its own count, measured by a scan). */
-static struct rd_usage *usage_of(rd_route *rr)
-{
-	pthread_mutex_lock(&rr->lock);
-	if (!rr->usage_tried) {
-		rr->usage_tried = 1;
-		rr->usage = map_usage(rr);
-	}
-	struct rd_usage *u = rr->usage;
-	pthread_mutex_unlock(&rr->lock);
-	return u;
-}
-
 /* Deletes least recently used objects until the route is 10% under its budget. Files that
  * are open keep their data until closed; the next open fetches them again. */
 static void evict(rd_route *rr)
@@ -277,8 +263,15 @@ static void evict(rd_route *rr)
 void rd_cache_added(rd_route *rr, uint64_t bytes)
 {
 	uint64_t budget = rr->cfg->cache_bytes;
-	struct rd_usage *u = usage_of(rr);
 	pthread_mutex_lock(&rr->lock);
+	if (!rr->usage_tried) {
+		/* Mapped at the first addition, not at start-up: a process that only reads what
+		 * is cached never needs it. NULL if it cannot be: then this process keeps its
+		 * own count, measured by a scan. */
+		rr->usage_tried = 1;
+		rr->usage = map_usage(rr);
+	}
+	struct rd_usage *u = rr->usage;
 	rr->used += bytes;
 	rr->since_scan += bytes;
 	int known = rr->used_known;
