@@ -68,9 +68,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
-                          PASS_TIMEOUT, VENV_PY, cpu_of, fs_type, host_facts, lib_fact,
-                          load_average, log, machine_cpu, rclone_mount, run_text, s3fs_mount,
-                          save_json, tool_facts, tool_reason)
+                          PASS_TIMEOUT, VENV_PY, command_line, cpu_of, fs_type, host_facts,
+                          lib_fact, load_average, log, machine_cpu, rclone_mount, release,
+                          run_text, s3fs_mount, save_json, tool_facts, tool_reason)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.checks import object_sha, spool_leftovers  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer  # noqa: E402
@@ -1166,9 +1166,7 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    py = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) \
-        else "python3"
-    cmdline = f"{py} bench/checkpoint.py " + shlex.join(argv)
+    cmdline = command_line("checkpoint.py", argv)
     lib = args.build / "lib" / "librwsplit.so"
     for need in (lib, args.build / "lib" / "librwsplit-s3.so", VENV_PY):
         if not need.exists():
@@ -1217,15 +1215,7 @@ def main(argv=None):
             log(f"{failed} passes FAILED: see the report's 'Failed passes'")
         return 1 if failed else 0
     finally:
-        for m in mounts.values():
-            if not isinstance(m, str):
-                m.unmount()
-        if mc is not None:
-            mc.close()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(shm, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        release(server, mc, shm, work)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,44 @@ def first_line(cmd):
     return out.splitlines()[0] if out else "?"
 
 
+def command_line(script, argv):
+    """How the report shows the script's own invocation: the interpreter relative to the
+    repository when it is the venv's, then bench/SCRIPT and its arguments."""
+    py = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) \
+        else "python3"
+    return f"{py} bench/{script} " + shlex.join(argv)
+
+
+def release(server, mc, *dirs):
+    """A script's teardown: every live FUSE mount unmounted (before MinIO goes, the daemons
+    talk to it; before the directories go, rmtree must not walk into a live mount), mc's
+    config closed, MinIO stopped, then dirs removed. server and mc may be None."""
+    unmount_all()
+    if mc is not None:
+        mc.close()
+    if server is not None:
+        server.stop()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def upload_tree(mc, server, root, bucket, prefix, count, size, timeout):
+    """mc cp --recursive of root into s3://bucket/prefix (made first), then checks the listing
+    holds count objects of size bytes in all; raises RuntimeError if not."""
+    mc.mb(bucket)
+    mc.run("cp", "--recursive", "--quiet", f"{root}/", mc.target(f"{bucket}/{prefix}"),
+           timeout=timeout)
+    s3 = server.boto3_client()
+    got = got_size = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            got += 1
+            got_size += obj["Size"]
+    if got != count or got_size != size:
+        raise RuntimeError(f"upload incomplete: {got} objects / {got_size} bytes in the bucket, "
+                           f"expected {count} / {size}")
+
+
 # -- machine and page cache ---------------------------------------------------------------
 
 
@@ -358,7 +396,8 @@ class FuseMount:
         return shlex.join(str(a) for a in self.argv)
 
 
-def _unmount_all():
+def unmount_all():
+    """Unmounts every live FUSE mount (also registered to run at exit)."""
     for m in list(FuseMount.live):
         try:
             m.unmount()
@@ -366,7 +405,7 @@ def _unmount_all():
             log(f"unmount {m.mnt}: {e}")
 
 
-atexit.register(_unmount_all)
+atexit.register(unmount_all)
 
 
 S3FS_TUNED = "kernel_cache,max_stat_cache_size=100000,parallel_count=20"

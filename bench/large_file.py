@@ -1106,9 +1106,7 @@ def main(argv=None):
     if argv[:1] == ["--check-child"]:
         return check_child(argv[1:])
     args = parse_args(argv)
-    py = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) \
-        else "python3"
-    cmdline = f"{py} bench/large_file.py " + shlex.join(argv)
+    cmdline = common.command_line("large_file.py", argv)
     lib = args.build / "lib" / "librwsplit.so"
     if not lib.exists():
         sys.exit(f"{lib} is missing: run `make BUILD={args.build} all` first")
@@ -1169,14 +1167,7 @@ def main(argv=None):
             log(f"{failed} passes FAILED, {bad} checks FAILED: see the report")
         return 1 if failed or bad else 0
     finally:
-        for m in list(common.FuseMount.live):
-            m.unmount()
-        if mc is not None:
-            mc.close()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(shm, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        common.release(server, mc, shm, work)
 
 
 if __name__ == "__main__":

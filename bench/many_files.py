@@ -168,18 +168,8 @@ def make_dataset(work, shm, nfiles):
 
 def upload(mc, server, ds):
     """mc cp --recursive into s3://BUCKET/data/, then checks the listing."""
-    mc.mb(BUCKET)
-    mc.run("cp", "--recursive", "--quiet", f"{ds.disk}/", mc.target(f"{BUCKET}/{PREFIX}"),
-           timeout=1800)
-    s3 = server.boto3_client()
-    count = size = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX):
-        for obj in page.get("Contents", []):
-            count += 1
-            size += obj["Size"]
-    if count != len(ds.rels) or size != ds.total_bytes:
-        raise RuntimeError(f"upload incomplete: {count} objects / {size} bytes in the bucket, "
-                           f"expected {len(ds.rels)} / {ds.total_bytes}")
+    common.upload_tree(mc, server, ds.disk, BUCKET, PREFIX, len(ds.rels), ds.total_bytes,
+                       timeout=1800)
 
 
 def write_list(path, lines):
@@ -1002,11 +992,7 @@ def run(args, cmdline, started):
             f"{time.monotonic() - started:.0f} s")
         return 0
     finally:
-        common._unmount_all()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(shm, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        common.release(server, None, shm, work)
 
 
 def main(argv=None):
@@ -1014,9 +1000,7 @@ def main(argv=None):
     if argv[:1] == ["boto3-get"]:
         return boto3_get(argv[1:])
     args = parse_args(argv)
-    py = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) \
-        else "python3"
-    cmdline = f"{py} bench/many_files.py " + shlex.join(argv)
+    cmdline = common.command_line("many_files.py", argv)
     signal.signal(signal.SIGTERM, _raise_exit)
     return run(args, cmdline, time.monotonic())
 

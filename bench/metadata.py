@@ -81,9 +81,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (MC_BIN, VENV_PY, FuseMount, Pass, drop_caches,  # noqa: E402
+from bench.common import (MC_BIN, VENV_PY, Pass, drop_caches,  # noqa: E402
                           env_line, fmt, fs_type, host_facts, lib_fact, load_average, log,
-                          ok_seconds, ratio, rclone_mount, s3fs_mount, save_json,
+                          ok_seconds, ratio, rclone_mount, release, s3fs_mount, save_json,
                           stats, timed, tool_facts, tool_reason)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer  # noqa: E402
@@ -622,15 +622,7 @@ def main(argv=None):
             log(f"{failed} passes or checks FAILED: see the report")
         return 1 if failed else 0
     finally:
-        # Unmounted before the temp dirs go: rmtree must not walk into a live mount.
-        for m in list(FuseMount.live):
-            m.unmount()
-        if mc is not None:
-            mc.close()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(shm, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        release(server, mc, shm, work)
 
 
 if __name__ == "__main__":

@@ -70,11 +70,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (GNU_TIME, PASS_TIMEOUT, VENV_PY, FuseMount, Pass,  # noqa: E402
+from bench.common import (GNU_TIME, PASS_TIMEOUT, VENV_PY, Pass,  # noqa: E402
                           drop_caches, env_line, fmt, fs_type, host_facts, lib_fact,
-                          load_average, log, ratio, rclone_mount, run_text, rwsplit_env,
-                          s3fs_mount, save_json, stats, timed, tool_facts, tool_reason,
-                          vm_hwm_kib)
+                          load_average, log, ratio, rclone_mount, release, run_text,
+                          rwsplit_env, s3fs_mount, save_json, stats, timed, tool_facts,
+                          tool_reason, upload_tree, vm_hwm_kib)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer, child_env  # noqa: E402
 
@@ -142,18 +142,8 @@ def make_dataset(root, nfiles, seed):
 
 def upload(mc, server, dataset):
     """mc cp --recursive into s3://BUCKET/data/, then checks the listing."""
-    mc.mb(BUCKET)
-    mc.run("cp", "--recursive", "--quiet", f"{dataset.root}/", mc.target(f"{BUCKET}/{PREFIX}"),
-           timeout=900)
-    s3 = server.boto3_client()
-    count = size = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX):
-        for obj in page.get("Contents", []):
-            count += 1
-            size += obj["Size"]
-    if count != len(dataset.files) or size != total(dataset.files):
-        raise RuntimeError(f"upload incomplete: {count} objects / {size} bytes in the bucket, "
-                           f"expected {len(dataset.files)} / {total(dataset.files)}")
+    upload_tree(mc, server, dataset.root, BUCKET, PREFIX, len(dataset.files),
+                       total(dataset.files), timeout=900)
 
 
 # -- what is measured ---------------------------------------------------------------------
@@ -887,12 +877,7 @@ def main(argv=None):
         log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
         return 0
     finally:
-        for m in list(FuseMount.live):      # before MinIO goes: the daemons talk to it
-            m.unmount()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(shm, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        release(server, None, shm, work)
 
 
 if __name__ == "__main__":
