@@ -63,6 +63,15 @@ def command_line(script, argv):
     return f"{py} bench/{script} " + shlex.join(argv)
 
 
+def build_tool(work, name, libs=()):
+    """Compiles bench/NAME.c (a small C client the scripts run) into work/NAME with gcc -O2
+    and warnings on; returns the executable's path. Raises CalledProcessError if it fails."""
+    exe = Path(work) / name
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe),
+                    str(REPO / "bench" / f"{name}.c"), *libs], check=True, timeout=120)
+    return exe
+
+
 def release(server, mc, *dirs):
     """A script's teardown: every live FUSE mount unmounted (before MinIO goes, the daemons
     talk to it; before the directories go, rmtree must not walk into a live mount), mc's

@@ -116,7 +116,6 @@ FUSE_CAP_S = 3                      # the s3fs and rclone rows' dd and readers p
 DD_TIMEOUT = 120                    # seconds; a dd or readers pass that takes longer fails
 DESIGN_TARGET = "a 1 GiB sequential read at ≥ 0.8× the server ceiling"
 TARGET = 0.8
-S3GET_SRC = REPO / "bench" / "s3get.c"
 # Every timed command runs under GNU time for its peak RSS: wait4's ru_maxrss (what
 # common.timed records) keeps the high-water mark of the memory the child had before exec,
 # i.e. this Python process's RSS (~50 MiB), so a 2 MiB dd would show 50 MiB.
@@ -1056,13 +1055,6 @@ def save_results(rows, args, src, io_bytes, cap_s, seconds):
 # -- main ---------------------------------------------------------------------------------
 
 
-def build_s3get(work):
-    exe = work / "s3get"
-    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-o", str(exe),
-                    str(S3GET_SRC), "-lcurl"], check=True, timeout=120)
-    return exe
-
-
 def machine_facts(lib, drop_ok, dirs):
     return common.host_facts() + common.tool_facts() + [
         ("rwsplit", common.lib_fact(lib)),
@@ -1130,7 +1122,7 @@ def main(argv=None):
         shutil.copyfile(src.path, tmpfs_path)
         keys = work / "keys.txt"
         keys.write_text(f"{PREFIX}{NAME} {size}\n")
-        exe = build_s3get(work)
+        exe = common.build_tool(work, "s3get", ["-lcurl"])
         server = MinioServer().start()
         mc = Mc(server)
         log(f"uploading to {server.endpoint} with {MC_BIN.name} cp")

@@ -99,8 +99,6 @@ THREADS = (32, 128)
 MiB = 1 << 20
 SAMPLE_EVERY = 0.2                  # seconds between cache-size samples in the memory run
 MEMORY_TARGET = 64 * MiB            # DESIGN.md: resident memory beyond the cache budget
-MTREAD_SRC = REPO / "bench" / "mtread.c"
-S3GET_SRC = REPO / "bench" / "s3get.c"
 RWSPLIT = "rwsplit, prefetch = listing"      # row names that the ratios and checks use
 SMALL_BUDGET = "rwsplit, cache = ¼ of the data set"
 CEILING = "ceiling: s3get"
@@ -305,13 +303,6 @@ def local_rows(mtread, lists, threads, runs):
         Row("tmpfs (/dev/shm)", threads, tmpfs, common.child_env(), shown({}, tmpfs), runs,
             "nothing to drop: both passes read memory"),
     ]
-
-
-def build(work, src, name, libs):
-    exe = work / name
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe), str(src), *libs],
-                   check=True, timeout=120)
-    return exe
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -949,8 +940,8 @@ def run(args, cmdline, started):
     server = None
     try:
         drop_ok = common.drop_caches()
-        mtread = build(work, MTREAD_SRC, "mtread", ["-pthread"])
-        s3get = build(work, S3GET_SRC, "s3get", ["-lcurl"])
+        mtread = common.build_tool(work, "mtread", ["-pthread"])
+        s3get = common.build_tool(work, "s3get", ["-lcurl"])
         log(f"generating {args.files} files of {FILE_BYTES} bytes")
         ds = make_dataset(work, shm, args.files)
         lists = {"rwsplit": write_list(work / "list-rwsplit.txt",

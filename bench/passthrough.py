@@ -69,13 +69,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (VENV_PY, env_line, fmt, fs_type, host_facts, lib_fact,  # noqa: E402
-                          load_average, log, run_text, save_json, timed)
+from bench.common import (VENV_PY, build_tool, env_line, fmt, fs_type,  # noqa: E402
+                          host_facts, lib_fact, load_average, log, run_text, save_json, timed)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import child_env  # noqa: E402
 
 SECTION = "passthrough"
-OFRC_SRC = REPO / "bench" / "ofrc.c"
 NFILES = 1000
 FILE_SIZE = 4096
 READ_ROUTE, WRITE_ROUTE = "/mnt/rwbench-pt/read", "/mnt/rwbench-pt/write"
@@ -124,13 +123,6 @@ def full_env(shown):
 
 
 # -- set-up ---------------------------------------------------------------------------------
-
-
-def build_ofrc(work):
-    exe = work / "ofrc"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe), str(OFRC_SRC)],
-                   check=True, capture_output=True, timeout=120)
-    return exe
 
 
 def make_files(files):
@@ -499,7 +491,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="rwbench-pt-", dir="/var/tmp"))
     shm = Path(tempfile.mkdtemp(prefix="rwbench-pt-", dir="/dev/shm"))
     try:
-        ofrc = build_ofrc(work)
+        ofrc = build_tool(work, "ofrc")
         files = work / "files"
         make_files(files)
         (work / "spool").mkdir()

@@ -77,13 +77,6 @@ def perf_children(env, argv, data):
     return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
 
 
-def build_tool(work, name, libs):
-    exe = work / name
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe),
-                    str(REPO / "bench" / f"{name}.c"), *libs], check=True, timeout=120)
-    return exe
-
-
 def task_clock_ms(argv, env, runs=30):
     p = subprocess.run(["perf", "stat", "-x", ",", "-r", str(runs), "-e", "task-clock", "--",
                         *argv], env=env, capture_output=True, text=True, timeout=300)
@@ -149,8 +142,8 @@ def main(argv=None):
             (work / "keys.txt").write_text("".join(
                 f"data/{r} {(work / 'data' / r).stat().st_size}\n" for r in rels))
             (work / "paths.txt").write_text("".join(f"{ROUTE}/{r}\n" for r in rels))
-            mtread = build_tool(work, "mtread", ["-pthread"])
-            s3get = build_tool(work, "s3get", ["-lcurl"])
+            mtread = common.build_tool(work, "mtread", ["-pthread"])
+            s3get = common.build_tool(work, "s3get", ["-lcurl"])
             mt_argv = [str(mtread), str(MT_THREADS), str(work / "paths.txt")]
             shutil.rmtree(cache, ignore_errors=True)
             mt_run = common.timed(mt_argv, env, server_pid=server.pid)

@@ -72,13 +72,12 @@ if str(REPO) not in sys.path:
 
 from bench.common import (GNU_TIME, PASS_TIMEOUT, VENV_PY, Pass,  # noqa: E402
                           drop_caches, env_line, fmt, fs_type, host_facts, lib_fact,
-                          load_average, log, ratio, rclone_mount, release, run_text,
+                          build_tool, load_average, log, ratio, rclone_mount, release, run_text,
                           rwsplit_env, s3fs_mount, save_json, stats, timed, tool_facts,
                           tool_reason, upload_tree, vm_hwm_kib)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer, child_env  # noqa: E402
 
-S3GET_SRC = REPO / "bench" / "s3get.c"
 BOTO3_READ = REPO / "bench" / "boto3_read.py"
 ROUTE = "/mnt/rwbench/data"         # the rwsplit read route (nothing exists there on disk)
 BUCKET = "rwbench"
@@ -280,13 +279,6 @@ def expect_counts(files):
             bad["failed"] = got["failed"]
         return f"reported {bad}, expected {want}" if bad else ""
     return verify
-
-
-def build_s3get(work):
-    exe = work / "s3get"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe), str(S3GET_SRC), "-lcurl"],
-                   check=True, timeout=120)
-    return exe
 
 
 def native_rows(server, s3get, keys_file, dataset):
@@ -852,7 +844,7 @@ def main(argv=None):
         shutil.copytree(disk.root, shm / "local" / "data")
         keys = work / "keys.txt"
         keys.write_text("".join(f"{PREFIX}{rel} {size}\n" for rel, size, _ in disk.files))
-        s3get = build_s3get(work)
+        s3get = build_tool(work, "s3get", ["-lcurl"])
 
         server = MinioServer().start()
         with Mc(server) as mc:
