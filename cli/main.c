@@ -18,6 +18,7 @@ static const char usage[] =
 	"  check [-c CONFIG]                      validate the config and probe every route\n"
 	"  ls [-c CONFIG] [-s STORE] [-R] URL|PATH list objects like ls -l\n"
 	"  recover [-c CONFIG] [--spool DIR]      upload what dead processes left in spools\n"
+	"  agent [-c CONFIG] --socket PATH        the fetch agent (the library starts it)\n"
 	"\n"
 	"Run 'rwsplit COMMAND --help' for a command's options.\n"
 	"environment: RWSPLIT_CONFIG (config path), RWSPLIT_LOG=error|warn|info|debug,\n"
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
 		return cmd_ls(argc - 1, argv + 1);
 	if (strcmp(cmd, "recover") == 0)
 		return cmd_recover(argc - 1, argv + 1);
+	if (strcmp(cmd, "agent") == 0)
+		return cmd_agent(argc - 1, argv + 1);
 	fprintf(stderr, "rwsplit: unknown command '%s'\n%s", cmd, usage);
 	return EXIT_USAGE;
 }

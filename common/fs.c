@@ -3,9 +3,11 @@
 #include "common/fs.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,4 +61,15 @@ int fs_rm_rf_at(int parent, const char *name)
 int fs_rm_rf(const char *path)
 {
 	return fs_rm_rf_at(AT_FDCWD, path);
+}
+
+int fs_self_dir(char *out, size_t cap)
+{
+	Dl_info info;
+	if (!dladdr((void *)&fs_self_dir, &info) || !info.dli_fname)
+		return -1;
+	const char *slash = strrchr(info.dli_fname, '/');
+	int n = slash ? snprintf(out, cap, "%.*s", (int)(slash - info.dli_fname), info.dli_fname)
+		      : snprintf(out, cap, ".");
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }

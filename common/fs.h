@@ -13,4 +13,8 @@ int fs_mkdir_p(const char *path, mode_t mode);
 int fs_rm_rf_at(int parent, const char *name);
 int fs_rm_rf(const char *path);
 
+/* The directory of the file (shared library or program) this code was loaded from, into out
+ * (cap bytes). Returns 0, or -1 when it cannot be told or does not fit. */
+int fs_self_dir(char *out, size_t cap);
+
 #endif

@@ -65,6 +65,8 @@ typedef struct cfg_route {
 typedef struct cfg {
 	char *path;              /* the file it was loaded from */
 	char *cache_dir;         /* [global] cache_dir; default /dev/shm/rwsplit */
+	bool agent;              /* [global] agent: fetch through the node's agent; default true */
+	uint32_t agent_idle_ms;  /* [global] agent_idle: the agent exits after this; 1 min */
 	cfg_store *stores;
 	size_t nstores;
 	cfg_route *routes;       /* in file order */

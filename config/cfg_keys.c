@@ -48,6 +48,8 @@ static const char *const prefetch_names[] = { "off", "listing", "all", NULL };
 
 static const struct key global_keys[] = {
 	{ .name = "cache_dir", .type = V_PATH, FIELD(cfg, cache_dir) },
+	{ .name = "agent", .type = V_BOOL, FIELD(cfg, agent) },
+	{ .name = "agent_idle", .type = V_DURATION, FIELD(cfg, agent_idle_ms), .min = 100 },
 	{ .name = NULL },
 };
 

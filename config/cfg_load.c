@@ -369,6 +369,10 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	st.c = calloc(1, sizeof *st.c);
+	if (st.c) {
+		st.c->agent = true;
+		st.c->agent_idle_ms = 60 * 1000;
+	}
 	if (!st.c || !(st.c->path = strdup(path))) {
 		fail(&st, 0, "out of memory");
 		goto on_error;

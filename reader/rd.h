@@ -30,8 +30,8 @@ typedef struct rd_hooks {
 	void (*thread_start)(void);
 } rd_hooks;
 
-/* Prepares per-process state for c's read routes (no I/O). c must outlive the reader.
- * Returns 0 or -ENOMEM. */
+/* Prepares per-process state for c's read routes (no I/O but a getcwd when c's path is
+ * relative). c must outlive the reader. Returns 0 or -ENOMEM. */
 int rd_init(const cfg *c, const rd_hooks *hooks);
 
 /* Writes the shadow-tree path of route-relative rest into out (cap bytes) after making sure

@@ -35,9 +35,6 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 		    uint64_t *got)
 {
 	int rc;
-	s3_client *c = rd_client(rr->cfg->store, &rc);
-	if (!c)
-		return rc;
 	char tmp[PATH_MAX + 64];
 	const char *name = strrchr(path, '/') + 1;
 	snprintf(tmp, sizeof tmp, "%s/%s.%d.%ld", rr->tmp, name, (int)getpid(),
@@ -48,17 +45,12 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 	*got = 0;
 	rc = 0;
 	if (st->st_size > 0) {
-		s3_error err;
-		s3_object_info info;
-		rc = s3_dl()->get_fd(c, rr->cfg->bucket, key, 0, S3_TO_END, fd, 0, got, &info, &err);
-		atomic_fetch_add(&rd.stats.gets, 1);
-		atomic_fetch_add(&rd.stats.bytes_store, *got);
+		char why[512];
+		rc = rd_store_get(rr, key, 0, S3_TO_END, fd, 0, got, NULL, why, sizeof why);
 		if (rc < 0) {
-			char msg[512];
 			if (rc != -ECANCELED) /* exiting: not worth a warning */
 				log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
-					 rr->cfg->bucket, key,
-					 s3_dl()->error_str(&err, msg, sizeof msg));
+					 rr->cfg->bucket, key, why);
 		} else if (*got != (uint64_t)st->st_size) {
 			log_warn("s3://%s/%s changed since it was listed (%llu bytes, now %llu)",
 				 rr->cfg->bucket, key, (unsigned long long)st->st_size,

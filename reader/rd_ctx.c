@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "reader/rd_agent.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
 
@@ -23,6 +24,7 @@ int rd_init(const cfg *c, const rd_hooks *hooks)
 	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
 	if (!rd.routes)
 		return -ENOMEM;
+	rd_agent_init(c);
 	uid_t uid = geteuid();
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const cfg_route *r = &c->routes[i];
@@ -94,15 +96,6 @@ int rd_route_prepare(rd_route *rr)
 	if (start_all)
 		rd_prefetch_all_start(rr);
 	return rc;
-}
-
-s3_client *rd_client(const cfg_store *st, int *err)
-{
-	s3_error e;
-	s3_client *c = s3_dl_client(st, err, &e);
-	if (!c && *err != -ENOSYS)
-		log_error("store %s: %s", st->endpoint, e.message[0] ? e.message : strerror(-*err));
-	return c;
 }
 
 int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap)
@@ -181,10 +174,12 @@ void rd_fork_prepare(void)
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_lock(&rd.routes[i].lock);
 	rd_pool_fork_prepare();
+	rd_agent_fork_prepare();
 }
 
 void rd_fork_parent(void)
 {
+	rd_agent_fork_parent();
 	rd_pool_fork_parent();
 	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
 		pthread_mutex_unlock(&rd.routes[i].lock);
@@ -192,6 +187,7 @@ void rd_fork_parent(void)
 
 void rd_fork_child(void)
 {
+	rd_agent_fork_child();
 	rd_pool_fork_child();
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_init(&rd.routes[i].lock, NULL);

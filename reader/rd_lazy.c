@@ -123,24 +123,17 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 {
 	uint64_t off = (uint64_t)c * CHUNK;
 	uint64_t len = f->size - off < CHUNK ? f->size - off : CHUNK;
-	int rc;
-	s3_client *cl = rd_client(f->rr->cfg->store, &rc);
 	uint64_t got = 0;
-	if (cl) {
-		s3_error err;
-		rc = s3_dl()->get_fd(cl, f->rr->cfg->bucket, f->key, off, len, f->fd, (off_t)off, &got,
-			       NULL, &err);
-		atomic_fetch_add(&rd.stats.gets, 1);
-		atomic_fetch_add(&rd.stats.bytes_store, got);
-		if (rc == 0 && got != len)
-			rc = -EIO; /* the object shrank since it was listed */
-		if (rc < 0 && rc != -ECANCELED) {
-			char msg[512];
-			log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket,
-				 f->key, (unsigned long long)off, (unsigned long long)(off + len - 1),
-				 s3_dl()->error_str(&err, msg, sizeof msg));
-		}
+	char why[512] = "";
+	int rc = rd_store_get(f->rr, f->key, off, len, f->fd, (off_t)off, &got, NULL, why,
+			      sizeof why);
+	if (rc == 0 && got != len) {
+		rc = -EIO;
+		snprintf(why, sizeof why, "the object shrank since it was listed");
 	}
+	if (rc < 0 && rc != -ECANCELED)
+		log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket, f->key,
+			 (unsigned long long)off, (unsigned long long)(off + len - 1), why);
 	if (rc == 0 && f->windowed) {
 		pthread_mutex_lock(&f->wlock);
 		f->resident++;

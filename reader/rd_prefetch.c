@@ -302,24 +302,16 @@ static void warm_all(void *arg)
 	run->rr = rr;
 	run->lock_fd = lock_fd;
 	atomic_init(&run->pending, 1);
-	int rc;
-	s3_client *c = rd_client(rr->cfg->store, &rc);
 	warm_state w = { .run = run, .prefix_len = strlen(rr->cfg->prefix),
 			 .budget_left = rr->cfg->cache_bytes - rr->cfg->cache_bytes / 10 };
-	if (c) {
-		s3_error err;
-		rc = s3_dl()->list(c, rr->cfg->bucket, rr->cfg->prefix, NULL, 0, warm_entry, &w,
-				   &err);
-		atomic_fetch_add(&rd.stats.lists, 1);
-		if (rc < 0 && rc != -ECANCELED) {
-			char msg[512];
-			log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local,
-				 s3_dl()->error_str(&err, msg, sizeof msg));
-		}
-		/* rc 1: warm_entry stopped the listing (the budget is full, or it stalled). */
-		run->complete = rc >= 0 && !w.stalled;
-		log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
-	}
+	char why[512];
+	int rc = rd_store_list(rr, rr->cfg->prefix, NULL, warm_entry, NULL, &w, why,
+				   sizeof why);
+	if (rc < 0 && rc != -ECANCELED)
+		log_warn("read route %s: prefetch = all: listing failed: %s", rr->cfg->local, why);
+	/* rc 1: warm_entry stopped the listing (the budget is full, or it stalled). */
+	run->complete = rc >= 0 && !w.stalled;
+	log_debug("read route %s: warming %lu objects", rr->cfg->local, w.queued);
 	warm_release(run);
 }
 

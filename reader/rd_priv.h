@@ -70,8 +70,21 @@ rd_route *rd_route_of(const cfg_route *r);
 /* Creates the route's cache directories once. Returns 0 or -errno. */
 int rd_route_prepare(rd_route *rr);
 
-/* The store client of st, created on first use. Returns NULL with *err set (-errno). */
-s3_client *rd_client(const cfg_store *st, int *err);
+/* The store client of st, created on first use. Returns NULL with *err set (-errno) and why
+ * (whylen bytes) saying why. */
+s3_client *rd_client(const cfg_store *st, int *err, char *why, size_t whylen);
+
+/* The store's answers for route rr (rd_store.c): through the fetch agent when there is one,
+ * else this process's client. Both count the request in rd.stats and fill why (whylen
+ * bytes) on failure. rd_store_get: bytes [off, off+len) of key (len S3_TO_END for the rest)
+ * into fd at fd_off, as s3_get_fd; info may be NULL. rd_store_list: ListObjectsV2 of
+ * prefix, as s3_list with max_keys 0; when the agent dies part way, restart(arg) (if not
+ * NULL) forgets what cb was given and the listing is made again here, else it fails with
+ * -EIO. */
+int rd_store_get(rd_route *rr, const char *key, uint64_t off, uint64_t len, int fd,
+		 off_t fd_off, uint64_t *got, s3_object_info *info, char *why, size_t whylen);
+int rd_store_list(rd_route *rr, const char *prefix, const char *delimiter, s3_list_cb cb,
+		  void (*restart)(void *arg), void *arg, char *why, size_t whylen);
 
 /* The object key of route-relative rest (a file) into key. Returns 0 or -ENAMETOOLONG. */
 int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap);

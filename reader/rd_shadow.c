@@ -91,6 +91,14 @@ static void listing_free(listing *l)
 	free(l->items);
 }
 
+/* The listing is being made again from the start (the fetch agent went away). */
+static void listing_restart(void *arg)
+{
+	listing *l = arg;
+	listing_free(l);
+	*l = (listing){ .prefix_len = l->prefix_len };
+}
+
 typedef struct name_seen {
 	char *name;
 	int is_dir;
@@ -270,20 +278,13 @@ static int list_now(rd_route *rr, const char *dir)
 	long plen = rt_object_key(rr->cfg, dir, 1, prefix, sizeof prefix);
 	if (plen < 0)
 		return (int)plen;
-	int rc;
-	s3_client *c = rd_client(rr->cfg->store, &rc);
-	if (!c)
-		return rc;
 	listing l = { .prefix_len = (size_t)plen };
-	s3_error err;
-	rc = s3_dl()->list(c, rr->cfg->bucket, prefix, "/", 0, collect, &l, &err);
-	atomic_fetch_add(&rd.stats.lists, 1);
+	char why[512];
+	int rc = rd_store_list(rr, prefix, "/", collect, listing_restart, &l, why, sizeof why);
 	if (rc < 0 || l.failed) {
-		char msg[512];
 		if (rc != -ECANCELED) /* exiting: not worth a warning */
 			log_warn("read route %s: listing s3://%s/%s failed: %s", rr->cfg->local,
-				 rr->cfg->bucket, prefix, l.failed ? "out of memory"
-				 : s3_dl()->error_str(&err, msg, sizeof msg));
+				 rr->cfg->bucket, prefix, l.failed ? "out of memory" : why);
 		listing_free(&l);
 		return rc < 0 ? rc : -ENOMEM;
 	}

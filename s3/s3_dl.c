@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 
 #define S3_LIBRARY "librwsplit-s3.so"
@@ -16,15 +17,13 @@ static s3_api api;
 static const s3_api *loaded;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
-/* The directory this library was loaded from: the store library is installed beside it. */
+/* The store library is installed beside this one. */
 static int beside_this_library(char *out, size_t cap)
 {
-	Dl_info info;
-	if (!dladdr((void *)&beside_this_library, &info) || !info.dli_fname)
+	char dir[PATH_MAX];
+	if (fs_self_dir(dir, sizeof dir) < 0)
 		return -1;
-	const char *slash = strrchr(info.dli_fname, '/');
-	int dirlen = slash ? (int)(slash - info.dli_fname) : 1;
-	int n = snprintf(out, cap, "%.*s/%s", dirlen, slash ? info.dli_fname : ".", S3_LIBRARY);
+	int n = snprintf(out, cap, "%s/%s", dir, S3_LIBRARY);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

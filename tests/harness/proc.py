@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 LOCALE = "C.UTF-8"  # programs under test run with LC_ALL set to it, output comparable
@@ -83,3 +84,20 @@ def expect_ok(res):
     assert res.returncode == 0, res.describe()
     assert not res.rwsplit_problems(), res.describe()
     return res
+
+
+def fetch_agents(cache_dir):
+    """{pid: argv} of the running rwsplit fetch agents (`rwsplit agent ... --socket PATH`)
+    whose socket lies in cache_dir."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if len(argv) > 5 and argv[0].endswith("/rwsplit") and argv[1] == "agent" and \
+                any(a.startswith(f"{cache_dir}/") for a in argv):
+            found[int(d.name)] = argv
+    return found

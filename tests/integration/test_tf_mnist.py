@@ -8,14 +8,18 @@ files, no temporary names, deleted checkpoints gone, and an empty spool.
 """
 
 import importlib.util
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.harness.proc import fetch_agents
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "tf-mnist"
@@ -143,12 +147,11 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset_bucket, tmp_path):
                 return str(d) + value[len(path):]
         return value
 
-    # The init container, with the image's /opt/rwsplit/lib being the build's lib dir.
+    # The init container, with the image's /opt/rwsplit being the build dir.
     [init] = pod["spec"]["initContainers"]
     for m in init["volumeMounts"]:
         mounts[m["mountPath"]] = local_dir(m)
-    cmd = [translate(a.replace("/opt/rwsplit/lib", str(build.root / "lib")))
-           for a in init["command"]]
+    cmd = [translate(a.replace("/opt/rwsplit/", f"{build.root}/")) for a in init["command"]]
     subprocess.run(cmd, check=True, timeout=30)
 
     [train] = pod["spec"]["containers"]
@@ -174,9 +177,17 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset_bucket, tmp_path):
     # The image's python and /app/main.py are this venv's and the example's.
     command = [{"python": PYTHON, "/app/main.py": str(EXAMPLE / "main.py")}.get(a, a)
                for a in train["command"]]
-    rc, text, described = run(command + SHORT + ["--steps", "40"], env)
-    check_run(boto, dataset_bucket, rc, text, described, [20, 40], spool)
-    assert "dataload cost time:" in text and "Accuracy at step 40:" in text, described
+    try:
+        rc, text, described = run(command + SHORT + ["--steps", "40"], env)
+        check_run(boto, dataset_bucket, rc, text, described, [20, 40], spool)
+        assert "dataload cost time:" in text and "Accuracy at step 40:" in text, described
+        # The reads went through the fetch agent the init container put beside the library.
+        running = fetch_agents(tmp_path / "cache")
+        assert [argv[0] for argv in running.values()] == \
+            [f"{mounts['/rwsplit']}/rwsplit"], running
+    finally:
+        for pid in fetch_agents(tmp_path / "cache"):
+            os.kill(pid, signal.SIGKILL)
 
 
 def pod_config(text, endpoint, bucket):

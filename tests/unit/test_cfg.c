@@ -463,6 +463,9 @@ static const struct {
 	  "spool: \"var/tmp\" is not an absolute path" },
 	{ "relative cache dir", "[global]\ncache_dir = shm\n", 2,
 	  "cache_dir: \"shm\" is not an absolute path" },
+	{ "agent not a boolean", "[global]\nagent = sometimes\n", 2,
+	  "agent: bad boolean \"sometimes\"" },
+	{ "agent_idle too short", "[global]\nagent_idle = 10ms\n", 2, "agent_idle" },
 	{ "bad store name value", S "[read /mnt/x]\nurl = s3://bkt/\nstore = a b\n", 5,
 	  "store: bad store name \"a b\"" },
 	/* route paths */
@@ -630,6 +633,8 @@ START_TEST(test_store_defaults)
 {
 	cfg *c = load_ok(S);
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/rwsplit");
+	ck_assert(c->agent);
+	ck_assert_uint_eq(c->agent_idle_ms, 60 * 1000);
 	ck_assert_uint_eq(c->nstores, 1);
 	ck_assert_uint_eq(c->nroutes, 0);
 	const cfg_store *s = &c->stores[0];
@@ -691,6 +696,8 @@ START_TEST(test_every_key)
 {
 	cfg *c = load_ok("[global]\n"
 			 "cache_dir = /dev/shm/custom\n"
+			 "agent = off\n"
+			 "agent_idle = 1500ms\n"
 			 "[store s3]\n"
 			 "endpoint = https://s3.eu-west-1.amazonaws.com\n"
 			 "region = eu-west-1\n"
@@ -723,6 +730,8 @@ START_TEST(test_every_key)
 			 "drain_timeout = 0\n"
 			 "upload_delay = 60s\n");
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/custom");
+	ck_assert(!c->agent);
+	ck_assert_uint_eq(c->agent_idle_ms, 1500);
 	const cfg_store *s = cfg_find_store(c, "s3");
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_null(cfg_find_store(c, ""));
@@ -739,7 +748,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(s->stall_timeout_ms, 120000);
 	ck_assert_uint_eq(s->retry_time_ms, 0);
 	ck_assert_uint_eq(s->max_attempts, 1);
-	ck_assert_int_eq(s->line, 3);
+	ck_assert_int_eq(s->line, 5);
 	const cfg_route *r = &c->routes[0], *w = &c->routes[1];
 	ck_assert_ptr_eq(r->store, s);
 	ck_assert_str_eq(r->bucket, "in-bucket");

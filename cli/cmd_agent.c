@@ -1,0 +1,321 @@
+/* rwsplit agent: the fetch agent (reader/rd_agent.h). Preloaded processes start it
+ * themselves; it serves their GETs and LISTs with one store client, one thread per
+ * connection, and exits after --idle without connections or when its socket file goes. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/thread.h"
+#include "reader/rd_agent.h"
+#include "s3/s3_dl.h"
+
+static const char agent_usage[] =
+	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--foreground]\n"
+	"\n"
+	"The fetch agent: serves the GETs and LISTs of read routes for every preloaded\n"
+	"process on this node that uses the same config and credentials, so that short-lived\n"
+	"processes neither load the store client nor open connections. The library starts it\n"
+	"when [global] agent is on (the default); there is no need to run it by hand.\n"
+	"\n"
+	"  -c, --config FILE   config (default $RWSPLIT_CONFIG)\n"
+	"      --socket PATH   UNIX socket to listen on (created; replaced if stale)\n"
+	"      --idle DURATION exit after this long without connections (default 1m)\n"
+	"      --foreground    do not detach (by default it forks and exits once listening)\n";
+
+static struct {
+	const cfg *cfg;
+	atomic_int active;       /* open connections */
+	atomic_uint_fast64_t last_ms; /* when the last connection ended */
+} agent;
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static s3_client *client_for(const char *store, int *rc, char *why, size_t whylen)
+{
+	const cfg_store *st = cfg_find_store(agent.cfg, store);
+	if (!st) {
+		*rc = -EINVAL;
+		snprintf(why, whylen, "the agent's config has no store \"%s\"", store);
+		return NULL;
+	}
+	s3_error e;
+	s3_client *c = s3_dl_client(st, rc, &e);
+	if (!c)
+		snprintf(why, whylen, "%s", e.message[0] ? e.message : strerror(-*rc));
+	return c;
+}
+
+static int send_all(int sock, const void *buf, size_t len)
+{
+	ssize_t n;
+	while ((n = send(sock, buf, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static int serve_get(int sock, const rd_agent_req *req, const char *const s[4], int fd)
+{
+	rd_agent_get_reply r;
+	memset(&r, 0, sizeof r);
+	int rc = -EPROTO;
+	s3_client *c = fd < 0 ? NULL : client_for(s[0], &rc, r.why, sizeof r.why);
+	if (c) {
+		s3_error err;
+		rc = s3_get_fd(c, s[1], s[2], req->off, req->len, fd, (off_t)req->fd_off, &r.got,
+			       &r.info, &err);
+		if (rc < 0)
+			s3_error_str(&err, r.why, sizeof r.why);
+	} else if (fd < 0) {
+		snprintf(r.why, sizeof r.why, "a GET without a file");
+	}
+	r.rc = rc;
+	return send_all(sock, &r, sizeof r);
+}
+
+typedef struct list_out {
+	int sock;
+	char *buf;
+	size_t len;
+	uint32_t n;
+	int failed;
+} list_out;
+
+static int list_flush(list_out *o)
+{
+	rd_agent_list_head h = { .more = 1, .n = o->n };
+	memcpy(o->buf, &h, sizeof h);
+	if (send_all(o->sock, o->buf, o->len) < 0)
+		o->failed = 1;
+	o->len = sizeof h;
+	o->n = 0;
+	return o->failed;
+}
+
+static int list_entry(void *arg, const s3_list_entry *e)
+{
+	list_out *o = arg;
+	size_t used = rd_agent_entry_pack(o->buf + o->len, RD_AGENT_MSG_MAX - o->len, e);
+	if (!used && o->n) {
+		if (list_flush(o))
+			return 1; /* the caller went away: stop listing */
+		used = rd_agent_entry_pack(o->buf + o->len, RD_AGENT_MSG_MAX - o->len, e);
+	}
+	if (!used) {
+		log_warn("agent: key too long to pass on, skipped: %.64s...", e->key);
+		return 0;
+	}
+	o->len += used;
+	o->n++;
+	return 0;
+}
+
+static int serve_list(int sock, const rd_agent_req *req, const char *const s[4], char *buf)
+{
+	list_out o = { .sock = sock, .buf = buf, .len = sizeof(rd_agent_list_head) };
+	char why[RD_AGENT_WHY_MAX] = "";
+	int rc;
+	s3_client *c = client_for(s[0], &rc, why, sizeof why);
+	if (c) {
+		s3_error err;
+		rc = s3_list(c, s[1], s[2], s[3], req->max_keys, list_entry, &o, &err);
+		if (rc < 0)
+			s3_error_str(&err, why, sizeof why);
+		if (!o.failed && o.n)
+			list_flush(&o);
+	}
+	if (o.failed)
+		return -1;
+	rd_agent_list_head h = { .more = 0, .rc = rc };
+	memcpy(buf, &h, sizeof h);
+	size_t wlen = strlen(why);
+	memcpy(buf + sizeof h, why, wlen);
+	return send_all(sock, buf, sizeof h + wlen);
+}
+
+/* Receives one request and the fd that may come with it. Returns its length, 0 at the end of
+ * the connection, -1 on error. */
+static ssize_t recv_req(int sock, char *buf, int *fd)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = RD_AGENT_MSG_MAX };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof cm.buf };
+	ssize_t n;
+	while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	*fd = -1;
+	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(h), sizeof *fd);
+	return n;
+}
+
+static void *serve_conn(void *arg)
+{
+	int sock = (int)(intptr_t)arg;
+	char *buf = malloc(RD_AGENT_MSG_MAX), *out = malloc(RD_AGENT_MSG_MAX);
+	for (int fd; buf && out;) {
+		ssize_t n = recv_req(sock, buf, &fd);
+		if (n <= 0)
+			break;
+		rd_agent_req req;
+		const char *s[4];
+		int rc = rd_agent_req_unpack(buf, (size_t)n, &req, s);
+		if (rc == 0 && req.op == RD_AGENT_GET)
+			rc = serve_get(sock, &req, s, fd);
+		else if (rc == 0 && req.op == RD_AGENT_LIST)
+			rc = serve_list(sock, &req, s, out);
+		else
+			rc = -1; /* not our protocol: hang up */
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0)
+			break;
+	}
+	free(buf);
+	free(out);
+	close(sock);
+	atomic_store(&agent.last_ms, now_ms());
+	atomic_fetch_sub(&agent.active, 1);
+	return NULL;
+}
+
+/* Only processes of our own user may use our credentials. */
+static int same_user(int sock)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	return getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
+}
+
+static int still_ours(const char *path, const struct stat *bound)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_ino == bound->st_ino && st.st_dev == bound->st_dev;
+}
+
+static int serve(int ls, const char *path, const struct stat *bound, uint32_t idle_ms)
+{
+	atomic_store(&agent.last_ms, now_ms());
+	for (;;) {
+		struct pollfd p = { .fd = ls, .events = POLLIN };
+		if (poll(&p, 1, 1000) > 0) {
+			int sock = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+			if (sock >= 0 && !same_user(sock)) {
+				close(sock);
+			} else if (sock >= 0) {
+				atomic_fetch_add(&agent.active, 1);
+				if (thread_start(NULL, 0, serve_conn, (void *)(intptr_t)sock) != 0) {
+					close(sock);
+					atomic_fetch_sub(&agent.active, 1);
+				}
+			}
+		}
+		if (!still_ours(path, bound)) {
+			log_debug("agent: %s is gone; exiting", path);
+			return 0;
+		}
+		if (atomic_load(&agent.active) == 0 &&
+		    now_ms() - atomic_load(&agent.last_ms) >= idle_ms) {
+			log_debug("agent: idle; exiting");
+			unlink(path);
+			return 0;
+		}
+	}
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *path = NULL;
+	uint32_t idle_ms = 60 * 1000;
+	int foreground = 0, ch;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'S': path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'i':
+			if (cfg_parse_duration(optarg, &idle_ms) < 0) {
+				fprintf(stderr, "rwsplit agent: bad --idle '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': fputs(agent_usage, stdout); return 0;
+		default: fputs(agent_usage, stderr); return EXIT_USAGE;
+		}
+	}
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (optind != argc || !path || strlen(path) >= sizeof a.sun_path) {
+		fputs(agent_usage, stderr);
+		return EXIT_USAGE;
+	}
+	int status;
+	cfg *c = cli_load_config("agent", config, &status);
+	if (!c)
+		return status;
+	static const s3_api linked = {
+#define S3_API_LINKED(name) .name = s3_##name,
+		S3_API_FUNCTIONS(S3_API_LINKED)
+#undef S3_API_LINKED
+	};
+	s3_dl_use(&linked);
+	agent.cfg = c;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct stat bound;
+	mode_t old = umask(077);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 256) < 0 ||
+	    stat(path, &bound) < 0) {
+		fprintf(stderr, "rwsplit agent: %s: %s\n", path, strerror(errno));
+		cfg_free(c);
+		return EXIT_OSERR;
+	}
+	umask(old);
+	if (!foreground) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "rwsplit agent: fork: %s\n", strerror(errno));
+			unlink(path);
+			return EXIT_OSERR;
+		}
+		if (pid > 0)
+			_exit(0); /* listening already: the starter may connect */
+		setsid();
+		if (chdir("/") < 0)
+			log_debug("agent: chdir /: %s", strerror(errno));
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_debug("agent: serving %s (pid %d)", path, (int)getpid());
+	serve(ls, path, &bound, idle_ms);
+	/* Connections that are still open end with the process. */
+	_exit(0);
+}

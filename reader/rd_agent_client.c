@@ -1,0 +1,459 @@
+/* Reaching the fetch agent (rd_agent.h): finding or starting it, one connection per thread,
+ * and the two requests. Anything that goes wrong with the agent itself (not with the store)
+ * makes the caller fetch in-process; an agent that cannot be started is not tried again by
+ * this process. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/sb.h"
+#include "reader/rd_agent.h"
+#include "reader/rd_priv.h"
+
+extern char **environ;
+
+/* How long a starting agent may take to accept connections. */
+#define START_WAIT_MS 3000
+
+static struct {
+	pthread_once_t once;
+	pthread_key_t key;       /* per thread: struct conn * */
+	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char lock[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	char config[PATH_MAX];   /* absolute, for the agent's -c */
+	char program[PATH_MAX];  /* the rwsplit command */
+	atomic_int unusable;     /* no agent for this process: fetch in-process */
+	atomic_uint generation;  /* bumped in a forked child: older connections are the parent's */
+	pthread_mutex_t lock_conns;
+	struct conn *conns;      /* every thread's connection, for the fork child */
+} ag = { .once = PTHREAD_ONCE_INIT, .lock_conns = PTHREAD_MUTEX_INITIALIZER };
+
+struct conn {
+	int fd;
+	unsigned generation;
+	struct conn *next;
+};
+
+static void give_up(const char *why, const char *detail)
+{
+	if (!atomic_exchange(&ag.unusable, 1))
+		log_info("fetch agent: %s%s%s; this process fetches by itself", why,
+			 detail ? ": " : "", detail ? detail : "");
+}
+
+static int by_text(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The agent serves one configuration with one set of credentials: its socket is named after
+ * the config's text and every credential-related variable of the environment, so a process
+ * with other keys never uses an agent holding someone else's. */
+static int identity(char *out)
+{
+	sb s = SB_INIT;
+	FILE *f = fopen(ag.config, "re");
+	if (!f)
+		return -errno;
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		sb_append(&s, buf, n);
+	fclose(f);
+	sb_putc(&s, '\0');
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "AWS_", 4) == 0 || strncmp(*e, "OSS_", 4) == 0 ||
+		    strncmp(*e, "HOME=", 5) == 0) {
+			sb_puts(&s, *e);
+			sb_putc(&s, '\0');
+		}
+	if (sb_failed(&s)) {
+		sb_free(&s);
+		return -ENOMEM;
+	}
+	/* environ's order can differ between processes with the same variables: hash a
+	 * sorted copy. */
+	size_t cfg_len = strlen(s.buf) + 1, nvars = 0;
+	for (size_t i = cfg_len; i < s.len; i += strlen(s.buf + i) + 1)
+		nvars++;
+	const char **vars = calloc(nvars ? nvars : 1, sizeof *vars);
+	if (!vars) {
+		sb_free(&s);
+		return -ENOMEM;
+	}
+	nvars = 0;
+	for (size_t i = cfg_len; i < s.len; i += strlen(s.buf + i) + 1)
+		vars[nvars++] = s.buf + i;
+	qsort(vars, nvars, sizeof *vars, by_text);
+	sb sorted = SB_INIT;
+	for (size_t i = 0; i < nvars; i++) {
+		sb_puts(&sorted, vars[i]);
+		sb_putc(&sorted, '\n');
+	}
+	free(vars);
+	rd_hash(out, 16, s.buf, sb_str(&sorted), ag.config);
+	int rc = sb_failed(&sorted) ? -ENOMEM : 0;
+	sb_free(&sorted);
+	sb_free(&s);
+	return rc;
+}
+
+static void conn_free(void *p)
+{
+	struct conn *c = p;
+	pthread_mutex_lock(&ag.lock_conns);
+	for (struct conn **pp = &ag.conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&ag.lock_conns);
+	if (c->fd >= 0 && c->generation == atomic_load(&ag.generation))
+		close(c->fd);
+	free(c);
+}
+
+/* The rwsplit command: ../bin/rwsplit from the library (the build tree, `make install`), or
+ * beside it. */
+static int find_program(void)
+{
+	char dir[PATH_MAX - 32];
+	if (fs_self_dir(dir, sizeof dir) < 0)
+		return -1;
+	static const char *const where[] = { "%s/../bin/rwsplit", "%s/rwsplit" };
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+		snprintf(ag.program, sizeof ag.program, where[i], dir);
+		if (stat(ag.program, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(ag.program, X_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void setup(void)
+{
+	const cfg *c = rd.cfg;
+	if (!c->agent) {
+		atomic_store(&ag.unusable, 1);
+		return;
+	}
+	char id[17];
+	if (find_program() < 0) {
+		give_up("no rwsplit command beside the library", NULL);
+		return;
+	}
+	if (!ag.config[0] || identity(id) < 0) {
+		give_up("cannot read the config file", ag.config);
+		return;
+	}
+	int n = snprintf(ag.sock, sizeof ag.sock, "%s/u%u/agent-%d-%s.sock", c->cache_dir,
+			 (unsigned)geteuid(), RD_AGENT_PROTO, id);
+	if (n < 0 || (size_t)n >= sizeof ag.sock) {
+		give_up("cache_dir is too long for a socket path", c->cache_dir);
+		return;
+	}
+	memcpy(ag.lock, ag.sock, (size_t)n - 5); /* .sock -> .lock */
+	memcpy(ag.lock + n - 5, ".lock", 6);
+	if (pthread_key_create(&ag.key, conn_free) != 0)
+		give_up("no thread-specific key left", NULL);
+}
+
+void rd_agent_init(const cfg *c)
+{
+	/* The agent needs the config by absolute path: the program may change directory
+	 * before its first fetch. */
+	char cwd[PATH_MAX];
+	int n = c->path[0] == '/' ? snprintf(ag.config, sizeof ag.config, "%s", c->path)
+		: getcwd(cwd, sizeof cwd) ? snprintf(ag.config, sizeof ag.config, "%s/%s", cwd, c->path)
+		: -1;
+	if (n < 0 || (size_t)n >= sizeof ag.config)
+		ag.config[0] = '\0'; /* then no agent */
+}
+
+static int try_connect(void)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, ag.sock, sizeof a.sun_path);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The agent's environment: this one without LD_PRELOAD (it links the client itself). */
+static char **agent_environ(void)
+{
+	size_t n = 0;
+	while (environ && environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+/* Starts `rwsplit agent`, which forks the agent proper and exits once it listens. */
+static int start_agent(void)
+{
+	char idle[32];
+	snprintf(idle, sizeof idle, "%ums", (unsigned)rd.cfg->agent_idle_ms);
+	char *argv[] = { ag.program, "agent", "-c", ag.config, "--socket", ag.sock, "--idle",
+			 idle, NULL };
+	char **env = agent_environ();
+	if (!env)
+		return -ENOMEM;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	/* Nothing of the program's: its stdout and stderr, or a pipe someone waits to see
+	 * closed, must not stay open for the agent's lifetime. The agent logs only through
+	 * RWSPLIT_LOG_FILE. */
+	for (int fd = 0; fd < 3; fd++)
+		posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	pid_t pid;
+	int rc = posix_spawn(&pid, ag.program, &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	if (rc != 0)
+		return -rc;
+	int status;
+	pid_t w;
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	/* The program may reap children itself (ECHILD): then the wait below tells. */
+	if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		return -ECHILD;
+	return 0;
+}
+
+static int connect_or_start(void)
+{
+	int fd = try_connect();
+	if (fd >= 0)
+		return fd;
+	int lock = rd_lock(ag.lock);
+	if (lock < 0)
+		return lock;
+	fd = try_connect();
+	if (fd < 0) {
+		unlink(ag.sock); /* a dead agent's; nobody else starts one while we hold the lock */
+		fd = start_agent();
+		for (int waited = 0; fd == 0 && waited < START_WAIT_MS; waited += 10) {
+			if ((fd = try_connect()) >= 0)
+				break;
+			fd = 0;
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		}
+		if (fd == 0)
+			fd = -ETIMEDOUT;
+		if (fd >= 0)
+			log_debug("fetch agent started (%s)", ag.sock);
+	}
+	close(lock);
+	return fd;
+}
+
+/* This thread's connection, made on first use. Returns the fd, or -1 when there is no agent. */
+static int conn_fd(struct conn **out)
+{
+	pthread_once(&ag.once, setup);
+	if (atomic_load(&ag.unusable))
+		return -1;
+	struct conn *c = pthread_getspecific(ag.key);
+	unsigned gen = atomic_load(&ag.generation);
+	if (c && c->fd >= 0 && c->generation == gen) {
+		*out = c;
+		return c->fd;
+	}
+	if (!c) {
+		if (!(c = calloc(1, sizeof *c)))
+			return -1;
+		c->fd = -1;
+		pthread_setspecific(ag.key, c);
+		pthread_mutex_lock(&ag.lock_conns);
+		c->next = ag.conns;
+		ag.conns = c;
+		pthread_mutex_unlock(&ag.lock_conns);
+	}
+	int fd = connect_or_start();
+	if (fd < 0) {
+		give_up("cannot start `rwsplit agent`", strerror(-fd));
+		return -1;
+	}
+	c->fd = fd;
+	c->generation = gen;
+	*out = c;
+	return fd;
+}
+
+/* The agent went away mid-request: forget the connection; the next request starts a new
+ * agent. */
+static void conn_drop(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+static int send_req(int sock, const char *msg, size_t len, int fd)
+{
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof cm);
+		m.msg_control = cm.buf;
+		m.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	}
+	ssize_t n;
+	while ((n = sendmsg(sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static ssize_t recv_reply(int sock, void *buf, size_t cap)
+{
+	ssize_t n;
+	while ((n = recv(sock, buf, cap, 0)) < 0 && errno == EINTR)
+		;
+	return n;
+}
+
+/* Packs the request into msg (cap bytes) and finds this thread's connection. Returns 0,
+ * RD_AGENT_NONE or -errno. */
+static int request(const cfg_store *st, const rd_agent_req *req, const char *bucket,
+		   const char *name, const char *delimiter, char *msg, size_t cap, long *len,
+		   struct conn **c)
+{
+	const char *strings[4] = { st->name, bucket, name, delimiter };
+	*len = rd_agent_req_pack(msg, cap, req, strings);
+	if (*len < 0)
+		return (int)*len;
+	return conn_fd(c) < 0 ? RD_AGENT_NONE : 0;
+}
+
+int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint64_t off,
+		 uint64_t len, int fd, off_t fd_off, uint64_t *got, s3_object_info *info,
+		 char *why, size_t whylen)
+{
+	rd_agent_req req = { .op = RD_AGENT_GET, .off = off, .len = len, .fd_off = fd_off };
+	char msg[sizeof req + 3 * (RD_AGENT_KEY_MAX + 1) + 2];
+	long mlen;
+	struct conn *c;
+	int rc = request(st, &req, bucket, key, "", msg, sizeof msg, &mlen, &c);
+	if (rc != 0)
+		return rc;
+	rd_agent_get_reply r;
+	if (send_req(c->fd, msg, (size_t)mlen, fd) < 0 ||
+	    recv_reply(c->fd, &r, sizeof r) != (ssize_t)sizeof r) {
+		conn_drop(c);
+		log_debug("fetch agent: connection lost during a GET; fetching it here");
+		return RD_AGENT_NONE;
+	}
+	*got = r.got;
+	*info = r.info;
+	if (r.rc < 0)
+		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r.why);
+	return r.rc;
+}
+
+int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
+		  const char *delimiter, unsigned max_keys, s3_list_cb cb, void *arg, char *why,
+		  size_t whylen)
+{
+	rd_agent_req req = { .op = RD_AGENT_LIST, .max_keys = max_keys };
+	char *msg = malloc(RD_AGENT_MSG_MAX);
+	if (!msg)
+		return -ENOMEM;
+	long mlen;
+	struct conn *c;
+	int rc = request(st, &req, bucket, prefix, delimiter, msg, RD_AGENT_MSG_MAX, &mlen, &c);
+	if (rc != 0 || send_req(c->fd, msg, (size_t)mlen, -1) < 0) {
+		if (rc == 0) {
+			conn_drop(c);
+			rc = RD_AGENT_NONE;
+		}
+		free(msg);
+		return rc;
+	}
+	/* Entries already given to cb cannot be taken back: once the agent has sent some, a
+	 * lost connection is RD_AGENT_LOST, and the caller decides whether to list again. */
+	int stopped = 0, sent_any = 0;
+	for (;;) {
+		ssize_t n = recv_reply(c->fd, msg, RD_AGENT_MSG_MAX);
+		rd_agent_list_head h;
+		if (n < (ssize_t)sizeof h) {
+			conn_drop(c);
+			rc = sent_any ? RD_AGENT_LOST : RD_AGENT_NONE;
+			log_debug("fetch agent: connection lost during a listing");
+			break;
+		}
+		memcpy(&h, msg, sizeof h);
+		if (!h.more) {
+			rc = stopped ? stopped : h.rc;
+			if (h.rc < 0 && !stopped)
+				snprintf(why, whylen, "%.*s", (int)((size_t)n - sizeof h),
+					 msg + sizeof h);
+			break;
+		}
+		if (!stopped) {
+			sent_any = 1;
+			stopped = rd_agent_entries_each(msg + sizeof h, (size_t)n - sizeof h, h.n,
+							cb, arg);
+		}
+	}
+	free(msg);
+	return rc;
+}
+
+void rd_agent_fork_prepare(void)
+{
+	pthread_mutex_lock(&ag.lock_conns);
+}
+
+void rd_agent_fork_parent(void)
+{
+	pthread_mutex_unlock(&ag.lock_conns);
+}
+
+void rd_agent_fork_child(void)
+{
+	/* The connections are shared with the parent: close the child's copies. Only the
+	 * forking thread lives on; its struct is reused, the others' are leaked (small). */
+	for (struct conn *c = ag.conns; c; c = c->next)
+		if (c->fd >= 0 && c->generation == atomic_load(&ag.generation))
+			close(c->fd);
+	atomic_fetch_add(&ag.generation, 1);
+	pthread_mutex_init(&ag.lock_conns, NULL);
+}
