@@ -127,6 +127,14 @@ static int list_entry(void *arg, const s3_list_entry *e)
 	return 0;
 }
 
+static int serve_fetch(int sock, const rd_agent_req *req, const char *const s[4])
+{
+	rd_agent_get_reply r;
+	memset(&r, 0, sizeof r);
+	rd_agent_serve_fetch(req, s[2], s[3], &r);
+	return send_all(sock, &r, sizeof r);
+}
+
 static int serve_list(int sock, const rd_agent_req *req, const char *const s[4], char *buf)
 {
 	list_out o = { .sock = sock, .buf = buf, .len = sizeof(rd_agent_list_head) };
@@ -186,6 +194,8 @@ static void *serve_conn(void *arg)
 			rc = serve_get(sock, &req, s, fd);
 		else if (rc == 0 && req.op == RD_AGENT_LIST)
 			rc = serve_list(sock, &req, s, out);
+		else if (rc == 0 && req.op == RD_AGENT_FETCH)
+			rc = serve_fetch(sock, &req, s);
 		else
 			rc = -1; /* not our protocol: hang up */
 		if (fd >= 0)
@@ -288,6 +298,11 @@ int cmd_agent(int argc, char **argv)
 #undef S3_API_LINKED
 	};
 	s3_dl_use(&linked);
+	if (rd_agent_serve_init(c) < 0) {
+		fprintf(stderr, "rwsplit agent: out of memory\n");
+		cfg_free(c);
+		return EXIT_OSERR;
+	}
 	agent.cfg = c;
 	memcpy(a.sun_path, path, strlen(path) + 1);
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

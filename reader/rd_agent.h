@@ -5,9 +5,10 @@
  * opening its own connections: that load and those connections cost every short-lived
  * process (a `cat`, a `cp`, a shell) more than the GETs themselves.
  *
- * The agent writes a GET's bytes straight into the caller's file: the caller passes the fd
- * (SCM_RIGHTS), so the data never crosses the socket. Each calling thread keeps one
- * connection (SOCK_SEQPACKET: one message per request or reply, in order).
+ * Data never crosses the socket: a whole object is downloaded and published into the cache
+ * by the agent (FETCH), and a range of a lazily filled object is written by the agent into
+ * the caller's file, whose fd comes with the request (SCM_RIGHTS). Each calling thread
+ * keeps one connection (SOCK_SEQPACKET: one message per request or reply, in order).
  *
  * The first process that finds no agent starts one (`rwsplit agent`, found beside the
  * library as ../bin/rwsplit or ./rwsplit) under a lock file. When there is none to be had, or
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "config/cfg.h"
@@ -33,22 +35,32 @@
 /* S3 keys are at most 1024 bytes; room for any store that allows more. */
 #define RD_AGENT_KEY_MAX 4096
 
-enum rd_agent_op { RD_AGENT_GET = 1, RD_AGENT_LIST = 2 };
+/* GET: a range of an object into the fd that comes with the request (a lazily filled cache
+ * file). FETCH: an object whole into the cache (obj/), downloaded and published by the
+ * agent itself, so that it is there for the next process even if the asking one exits
+ * first. LIST: ListObjectsV2. */
+enum rd_agent_op { RD_AGENT_GET = 1, RD_AGENT_LIST = 2, RD_AGENT_FETCH = 3 };
 
-/* A request: this header, then NUL-terminated store name, bucket, key (GET) or prefix
- * (LIST), delimiter (LIST, "" for none). A GET carries the destination fd. */
+/* A request: this header, then NUL-terminated store name, bucket, key (GET, FETCH) or
+ * prefix (LIST), and delimiter (LIST, "" for none) or ETag (FETCH, "" for none). */
 typedef struct rd_agent_req {
 	uint32_t op;
 	uint32_t max_keys;       /* LIST */
+	uint32_t route;          /* FETCH: the read route's index in the config */
+	uint32_t pad;
 	uint64_t off, len;       /* GET: the object's range (len S3_TO_END for the rest) */
 	int64_t fd_off;          /* GET: where the range goes in the fd */
+	uint64_t size;           /* FETCH: the object as listed: size and mtime */
+	int64_t mtime_sec, mtime_nsec;
 } rd_agent_req;
 
+/* The reply to a GET or a FETCH. */
 typedef struct rd_agent_get_reply {
 	int32_t rc;              /* 0 or -errno, as s3_get_fd */
-	uint32_t pad;
-	uint64_t got;
-	s3_object_info info;
+	uint32_t fetched;        /* FETCH: the agent downloaded it (else it was cached) */
+	uint64_t got;            /* bytes from the store */
+	uint64_t evicted;        /* FETCH: objects evicted to make room */
+	s3_object_info info;     /* GET */
 	char why[RD_AGENT_WHY_MAX]; /* on failure: the store's error, readable */
 } rd_agent_get_reply;
 
@@ -104,6 +116,17 @@ int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint6
 int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
 		  const char *delimiter, unsigned max_keys, s3_list_cb cb, void *arg, char *why,
 		  size_t whylen);
+/* FETCH of key (listed as st, with etag) for read route number route: *got, *fetched and
+ * *evicted as in the reply. */
+int rd_agent_fetch(size_t route, const char *key, const char *etag, const struct stat *st,
+		   uint64_t *got, int *fetched, uint64_t *evicted, char *why, size_t whylen);
+/* Server side (rd_agent_serve.c), for `rwsplit agent`: rd_agent_serve_init prepares c's
+ * read routes for FETCH in the agent process (which fetches by itself and prefetches
+ * nothing); rd_agent_serve_fetch answers one FETCH into r. */
+int rd_agent_serve_init(cfg *c);
+void rd_agent_serve_fetch(const rd_agent_req *req, const char *key, const char *etag,
+			  rd_agent_get_reply *r);
+
 /* Fork: the child drops the connections it inherited (they are the parent's). */
 void rd_agent_fork_prepare(void);
 void rd_agent_fork_parent(void);

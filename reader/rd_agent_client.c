@@ -352,15 +352,32 @@ static ssize_t recv_reply(int sock, void *buf, size_t cap)
 
 /* Packs the request into msg (cap bytes) and finds this thread's connection. Returns 0,
  * RD_AGENT_NONE or -errno. */
-static int request(const cfg_store *st, const rd_agent_req *req, const char *bucket,
-		   const char *name, const char *delimiter, char *msg, size_t cap, long *len,
-		   struct conn **c)
+static int request(const rd_agent_req *req, const char *const strings[4], char *msg,
+		   size_t cap, long *len, struct conn **c)
 {
-	const char *strings[4] = { st->name, bucket, name, delimiter };
 	*len = rd_agent_req_pack(msg, cap, req, strings);
 	if (*len < 0)
 		return (int)*len;
 	return conn_fd(c) < 0 ? RD_AGENT_NONE : 0;
+}
+
+/* A request answered by one rd_agent_get_reply (GET, FETCH). */
+static int call(const rd_agent_req *req, const char *const strings[4], int fd,
+		rd_agent_get_reply *r)
+{
+	char msg[sizeof *req + 3 * (RD_AGENT_KEY_MAX + 1) + 128];
+	long mlen;
+	struct conn *c;
+	int rc = request(req, strings, msg, sizeof msg, &mlen, &c);
+	if (rc != 0)
+		return rc;
+	if (send_req(c->fd, msg, (size_t)mlen, fd) < 0 ||
+	    recv_reply(c->fd, r, sizeof *r) != (ssize_t)sizeof *r) {
+		conn_drop(c);
+		log_debug("fetch agent: connection lost during a request; doing it here");
+		return RD_AGENT_NONE;
+	}
+	return 0;
 }
 
 int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint64_t off,
@@ -368,21 +385,32 @@ int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint6
 		 char *why, size_t whylen)
 {
 	rd_agent_req req = { .op = RD_AGENT_GET, .off = off, .len = len, .fd_off = fd_off };
-	char msg[sizeof req + 3 * (RD_AGENT_KEY_MAX + 1) + 2];
-	long mlen;
-	struct conn *c;
-	int rc = request(st, &req, bucket, key, "", msg, sizeof msg, &mlen, &c);
+	const char *strings[4] = { st->name, bucket, key, "" };
+	rd_agent_get_reply r;
+	int rc = call(&req, strings, fd, &r);
 	if (rc != 0)
 		return rc;
-	rd_agent_get_reply r;
-	if (send_req(c->fd, msg, (size_t)mlen, fd) < 0 ||
-	    recv_reply(c->fd, &r, sizeof r) != (ssize_t)sizeof r) {
-		conn_drop(c);
-		log_debug("fetch agent: connection lost during a GET; fetching it here");
-		return RD_AGENT_NONE;
-	}
 	*got = r.got;
 	*info = r.info;
+	if (r.rc < 0)
+		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r.why);
+	return r.rc;
+}
+
+int rd_agent_fetch(size_t route, const char *key, const char *etag, const struct stat *st,
+		   uint64_t *got, int *fetched, uint64_t *evicted, char *why, size_t whylen)
+{
+	rd_agent_req req = { .op = RD_AGENT_FETCH, .route = (uint32_t)route,
+			     .size = (uint64_t)st->st_size, .mtime_sec = st->st_mtim.tv_sec,
+			     .mtime_nsec = st->st_mtim.tv_nsec };
+	const char *strings[4] = { "", "", key, etag };
+	rd_agent_get_reply r;
+	int rc = call(&req, strings, -1, &r);
+	if (rc != 0)
+		return rc;
+	*got = r.got;
+	*fetched = r.fetched != 0;
+	*evicted = r.evicted;
 	if (r.rc < 0)
 		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r.why);
 	return r.rc;
@@ -398,7 +426,8 @@ int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
 		return -ENOMEM;
 	long mlen;
 	struct conn *c;
-	int rc = request(st, &req, bucket, prefix, delimiter, msg, RD_AGENT_MSG_MAX, &mlen, &c);
+	const char *strings[4] = { st->name, bucket, prefix, delimiter };
+	int rc = request(&req, strings, msg, RD_AGENT_MSG_MAX, &mlen, &c);
 	if (rc != 0 || send_req(c->fd, msg, (size_t)mlen, -1) < 0) {
 		if (rc == 0) {
 			conn_drop(c);

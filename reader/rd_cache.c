@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "reader/rd_agent.h"
 #include "reader/rd_priv.h"
+
+_Thread_local uint64_t rd_evicted_by_thread;
 
 int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		char *out, size_t cap)
@@ -32,38 +35,35 @@ int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const str
 
 /* Downloads the object into a private file in tmp/ and publishes it at path. */
 static int download(rd_route *rr, const char *key, const struct stat *st, const char *path,
-		    uint64_t *got)
+		    uint64_t *got, char *why, size_t whylen)
 {
-	int rc;
 	char tmp[PATH_MAX + 64];
 	const char *name = strrchr(path, '/') + 1;
 	snprintf(tmp, sizeof tmp, "%s/%s.%d.%ld", rr->tmp, name, (int)getpid(),
 		 (long)syscall(SYS_gettid));
 	int fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
 		return -errno;
+	}
 	*got = 0;
-	rc = 0;
+	int rc = 0;
 	if (st->st_size > 0) {
-		char why[512];
-		rc = rd_store_get(rr, key, 0, S3_TO_END, fd, 0, got, NULL, why, sizeof why);
-		if (rc < 0) {
-			if (rc != -ECANCELED) /* exiting: not worth a warning */
-				log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
-					 rr->cfg->bucket, key, why);
-		} else if (*got != (uint64_t)st->st_size) {
+		rc = rd_store_get(rr, key, 0, S3_TO_END, fd, 0, got, NULL, why, whylen);
+		if (rc == 0 && *got != (uint64_t)st->st_size)
 			log_warn("s3://%s/%s changed since it was listed (%llu bytes, now %llu)",
 				 rr->cfg->bucket, key, (unsigned long long)st->st_size,
 				 (unsigned long long)*got);
-		}
 	}
 	if (rc == 0) {
 		struct timespec t[2] = { { .tv_nsec = UTIME_NOW }, st->st_mtim };
 		futimens(fd, t);
 	}
 	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
+	if (rc == 0 && rename(tmp, path) < 0) {
 		rc = -errno;
+		snprintf(why, whylen, "publishing %s: %s", path, strerror(errno));
+	}
 	if (rc < 0)
 		unlink(tmp);
 	return rc;
@@ -78,40 +78,101 @@ static int open_published(const char *path, int oflags)
 	return fd >= 0 ? fd : -errno;
 }
 
+/* The object at path, downloaded by this process under the cross-process lock unless it is
+ * there. Returns the fd (0 for oflags -1) or -errno with why filled; *got is what came from
+ * the store (0: someone else had published it). */
+static int fetch_here(rd_route *rr, const char *key, const struct stat *st, const char *path,
+		      int oflags, uint64_t *got, char *why, size_t whylen)
+{
+	char lockpath[PATH_MAX + 8];
+	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
+	*got = 0;
+	int lfd = rd_lock(lockpath);
+	if (lfd < 0) {
+		snprintf(why, whylen, "%s: %s", lockpath, strerror(-lfd));
+		return lfd;
+	}
+	int rc = 0, downloaded = 0;
+	int fd = open_published(path, oflags);
+	if (fd < 0) {
+		rc = download(rr, key, st, path, got, why, whylen);
+		downloaded = rc == 0;
+		if (rc == 0 && (fd = open_published(path, oflags)) < 0) {
+			rc = fd;
+			snprintf(why, whylen, "%s: %s", path, strerror(-fd));
+		}
+	}
+	/* Once the object is published nobody needs this lock file again; a contender still
+	 * waiting on it finds the object when it gets the lock. */
+	if (rc == 0)
+		unlink(lockpath);
+	close(lfd);
+	if (downloaded)
+		rd_cache_added(rr, *got);
+	return rc < 0 ? rc : fd;
+}
+
+int rd_fetch_for_agent(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		       uint64_t *got, int *fetched, char *why, size_t whylen)
+{
+	char path[PATH_MAX];
+	int rc = rd_obj_path(rr, key, etag, st, path, sizeof path);
+	*fetched = 0;
+	*got = 0;
+	if (rc < 0) {
+		snprintf(why, whylen, "cache path too long");
+		return rc;
+	}
+	if (open_published(path, -1) == 0)
+		return 0;
+	rc = fetch_here(rr, key, st, path, -1, got, why, whylen);
+	*fetched = rc == 0 && *got > 0;
+	return rc;
+}
+
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		   int oflags, int *fetched)
 {
 	*fetched = 0;
-	char path[PATH_MAX], lockpath[PATH_MAX + 8];
+	char path[PATH_MAX], why[512] = "";
 	int rc = rd_obj_path(rr, key, etag, st, path, sizeof path);
 	if (rc < 0)
 		return rc;
 	int fd = open_published(path, oflags);
 	if (fd >= 0)
 		return fd;
-	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
-	int lfd = rd_lock(lockpath);
-	if (lfd < 0)
-		return lfd;
+	/* Through the agent the download goes on if this process exits (a prefetch, a cat
+	 * that is done): the next process finds it published. Eviction may come between the
+	 * agent publishing the object and this open: then ask again. */
 	uint64_t got = 0;
-	fd = open_published(path, oflags);
-	if (fd < 0) {
-		rc = download(rr, key, st, path, &got);
-		if (rc == 0) {
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int agent_fetched = 0;
+		uint64_t evicted = 0;
+		rc = rd_agent_fetch(rr - rd.routes, key, etag, st, &got, &agent_fetched, &evicted,
+				    why, sizeof why);
+		if (rc == RD_AGENT_NONE)
+			break;
+		if (agent_fetched) {
 			*fetched = 1;
-			fd = open_published(path, oflags);
+			atomic_fetch_add(&rd.stats.gets, 1);
+			atomic_fetch_add(&rd.stats.bytes_store, got);
+			atomic_fetch_add(&rd.stats.evictions, evicted);
 		}
+		if (rc < 0)
+			goto failed;
+		if ((fd = open_published(path, oflags)) >= 0 || fd != -ENOENT)
+			return fd;
 	}
-	if (rc == 0 && fd < 0)
-		rc = fd;
-	/* Once the object is published nobody needs this lock file again; a contender still
-	 * waiting on it finds the object when it gets the lock. */
-	if (rc == 0)
-		unlink(lockpath);
-	close(lfd);
-	if (*fetched)
-		rd_cache_added(rr, got);
-	return rc < 0 ? rc : fd;
+	fd = fetch_here(rr, key, st, path, oflags, &got, why, sizeof why);
+	*fetched = fd >= 0 && got > 0;
+	if (fd >= 0)
+		return fd;
+	rc = fd;
+failed:
+	if (rc != -ECANCELED) /* exiting: not worth a warning */
+		log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
+			 rr->cfg->bucket, key, why);
+	return rc;
 }
 
 typedef struct cached {
@@ -235,6 +296,7 @@ static void evict(rd_route *rr)
 	}
 	free(all);
 	atomic_fetch_add(&rd.stats.evictions, evicted);
+	rd_evicted_by_thread += evicted;
 	log_debug("read route %s: scanned the cache: %zu objects, %llu bytes", rr->cfg->local, n,
 		  (unsigned long long)total);
 	/* What other threads added while we scanned is not in total: keep it. */

@@ -119,6 +119,13 @@ void rd_etag_of(rd_route *rr, const char *rest, char *etag);
  * -errno. */
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		   int oflags, int *fetched);
+/* For the fetch agent: makes sure the object is in the cache, downloading it here (never
+ * through an agent) and logging nothing. Returns 0 or -errno with why filled; *got: bytes
+ * from the store, *fetched: this call downloaded it. */
+int rd_fetch_for_agent(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		       uint64_t *got, int *fetched, char *why, size_t whylen);
+/* Objects the calling thread has evicted so far (for the agent's replies). */
+extern _Thread_local uint64_t rd_evicted_by_thread;
 /* Accounts bytes added to obj/ and evicts least recently used files beyond the budget. */
 void rd_cache_added(rd_route *rr, uint64_t bytes);
 

@@ -299,3 +299,26 @@ def test_forked_workers_share_the_agent(minio, build, data, route, tmp_path):
     assert got == {n: sha(data[1] / n) for n in names}
     assert not res.rwsplit_problems(), res.describe()
     assert len(agents(cache)) == 1
+
+
+def test_prefetch_outlives_the_process_that_asked(minio, build, data, route):
+    """prefetch = listing: a cat that reads one file and exits leaves the agent fetching the
+    next ones; they are published whole (nothing left in tmp/), and the next cat finds its
+    file in the cache without a GET."""
+    conf, local, cache = route(prefetch="listing")
+    env = env_for(minio, build, conf)
+    names = sorted(n for n in FILES if n.startswith("d0/"))
+    first = expect_ok(proc.run(["cat", f"{local}/{names[0]}", f"{local}/{names[1]}"], env,
+                               TIMEOUT))
+    assert first.stdout == b"".join((data[1] / n).read_bytes() for n in names[:2])
+
+    def published():
+        objs = [p for p in cache.glob("u*/*/obj/*") if not p.name.endswith(".lock")]
+        tmp = list(cache.glob("u*/*/tmp/*"))
+        return len(objs) >= 4 and not tmp
+    assert wait_for(published, 20), (list(cache.glob("u*/*/obj/*")),
+                                     list(cache.glob("u*/*/tmp/*")))
+    second = expect_ok(proc.run(["cat", f"{local}/{names[2]}"], env, TIMEOUT))
+    assert second.stdout == (data[1] / names[2]).read_bytes()
+    summary = second.stderr.decode(errors="replace")
+    assert "1 files opened (1 from cache)" in summary and " 0 GETs" in summary, summary
