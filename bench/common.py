@@ -188,13 +188,14 @@ class Pass:
     seconds: float
     ok: bool
     note: str = ""
-    client_cpu: float = 0.0        # CPU seconds of the command's process tree (+ a daemon's)
+    client_cpu: float = 0.0        # CPU of the command's process tree (+ a daemon's, agents')
     server_cpu: float = 0.0        # CPU seconds of MinIO during the pass
     other_cpu: float = 0.0         # the rest of the machine's busy CPU (kernel threads, others)
     steal: float = 0.0             # CPU seconds the hypervisor gave to someone else
     max_rss_kib: int = 0           # peak RSS of the largest process of the command's tree
     #                                (GNU time's %M; 0 when /usr/bin/time is missing)
     stdout: str = ""
+    agent_rss_kib: int = 0         # rwsplit fetch agents' peak RSS during the pass (summed)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -212,6 +213,23 @@ def cpu_of(pid):
         return 0.0
 
 
+def agent_cpus():
+    """{pid: CPU seconds} of every running rwsplit fetch agent (`rwsplit agent`): preloaded
+    processes start it and it outlives them, outside the timed command's process tree, so
+    timed() adds what it used during a pass to the client's CPU."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[0].endswith(b"/rwsplit") and argv[1] == b"agent":
+            found[int(d.name)] = cpu_of(int(d.name))
+    return found
+
+
 def machine_cpu():
     """(busy, steal) CPU seconds of the whole machine so far, all CPUs summed."""
     with open("/proc/stat") as f:
@@ -226,15 +244,18 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
     """Runs argv once (its own session, stdin /dev/null), wall-clock timed. A non-zero status
     or a timeout (the whole process group is killed) is a failed pass. Also records the CPU
     of the command's process tree (wait4 rusage; plus daemon_pid's, e.g. a FUSE daemon, which
-    may be a callable), MinIO's (server_pid), the rest of the machine's, and the peak RSS of
-    the largest process in the tree. stdout is kept (decoded) only with keep_stdout."""
+    may be a callable, and rwsplit fetch agents' during the pass), MinIO's (server_pid), the rest of the machine's, and the peak RSS of
+    the largest process in the tree, and the fetch agents' (agent_rss_kib). stdout is kept
+    (decoded) only with keep_stdout."""
     daemon_pid = daemon_pid() if callable(daemon_pid) else daemon_pid
     # wait4's ru_maxrss would include this Python process's own RSS (the forked child keeps
     # it as its high-water mark through exec), so GNU time, a small C parent, measures it.
     rss_path = Path(f"/tmp/rwbench-rss-{os.getpid()}-{threading.get_ident()}")
     if GNU_TIME:
         argv = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *argv]
-    s0, d0 = cpu_of(server_pid), cpu_of(daemon_pid)
+    s0, d0, a0 = cpu_of(server_pid), cpu_of(daemon_pid), agent_cpus()
+    for pid in a0:
+        vm_hwm_kib(pid, reset=True)   # an agent outlives passes: measure this one's peak
     m0, st0 = machine_cpu()
     out_path = Path(f"/tmp/rwbench-out-{os.getpid()}-{threading.get_ident()}")
     with open(out_path, "w+b") as out, open(f"{out_path}.err", "w+b") as err:
@@ -269,7 +290,10 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
         lines = err.read().decode(errors="replace").strip().splitlines()
     out_path.unlink(missing_ok=True)
     Path(f"{out_path}.err").unlink(missing_ok=True)
-    client = ru.ru_utime + ru.ru_stime + (cpu_of(daemon_pid) - d0 if daemon_pid else 0.0)
+    agents = agent_cpus()
+    client = ru.ru_utime + ru.ru_stime + (cpu_of(daemon_pid) - d0 if daemon_pid else 0.0) + \
+        sum(cpu - a0.get(pid, 0.0) for pid, cpu in agents.items())
+    agent_rss = sum(vm_hwm_kib(pid) for pid in agents)
     server = cpu_of(server_pid) - s0 if server_pid else 0.0
     others = max(0.0, (m1 - m0) - client - server)
     max_rss = 0
@@ -279,7 +303,7 @@ def timed(argv, env, timeout=PASS_TIMEOUT, server_pid=None, daemon_pid=None, cwd
         pass
     rss_path.unlink(missing_ok=True)
     res = Pass(dt, True, lines[0] if lines else "", client, server, others, st1 - st0,
-               max_rss, stdout)
+               max_rss, stdout, agent_rss)
     if expired:
         res.ok, res.note = False, f"timed out after {timeout} s"
     elif p.returncode != 0:

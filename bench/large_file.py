@@ -966,7 +966,7 @@ def ratio_lines(rows, rw):
 def cpu_lines(rows):
     L = ["## CPU per pass (median seconds)\n",
          f"*client*: the timed command's process tree (plus the FUSE daemon for the s3fs and "
-         f"rclone rows); *server*: MinIO; *other*: the rest of the machine's busy CPU during "
+         f"rclone rows, rwsplit's fetch agent for rwsplit's); *server*: MinIO; *other*: the rest of the machine's busy CPU during "
          f"the pass (kernel threads, and anything else running: this machine has "
          f"{os.cpu_count()} CPUs and may be shared, so check it before trusting a slow pass); "
          "*steal*: taken by the hypervisor.\n",

@@ -29,8 +29,8 @@ Every row reads all of them with 32 and with 128 threads of one process, cold an
 Before every cold pass: sync; echo 3 > /proc/sys/vm/drop_caches, so MinIO reads its objects
 from disk. Each reader times itself from its first request to its last byte (the tables'
 seconds), prints files and bytes (checked against the data set: a short pass fails), and
-common.timed() records the process's wall time and the CPU of its tree (+ the FUSE daemon's),
-MinIO's and the rest of the machine's. The reader runs under GNU time -f %M for its peak RSS
+common.timed() records the process's wall time and the CPU of its tree (+ the FUSE daemon's or
+rwsplit's fetch agent's), MinIO's and the rest of the machine's. The reader runs under GNU time -f %M for its peak RSS
 (wait4's ru_maxrss would include the forked Python parent's peak, ~50 MiB). For FUSE rows the
 daemon's own peak RSS (VmHWM, reset between passes via clear_refs) is reported too. Runs:
 --runs (3) for rwsplit, the ceiling, local disk and tmpfs, --alt-runs (1) for the slow rows
@@ -371,7 +371,8 @@ def one_pass(row, expect_files, expect_bytes, server_pid, timeout, env=None):
         p.max_rss_kib = peak_rss_kib(rss_file)   # the reader's (its tree's largest) peak
     finally:
         rss_file.unlink(missing_ok=True)
-    res = Result(p, daemon_rss_kib=common.vm_hwm_kib(daemon))
+    # rwsplit rows: the fetch agent serves the reader as a FUSE daemon serves its mount.
+    res = Result(p, daemon_rss_kib=common.vm_hwm_kib(daemon) or p.agent_rss_kib)
     got = parse_reader(p.stdout) if p.ok else None
     if p.ok and got is None:
         p.ok, p.note = False, f"no result line in its output: {p.stdout.strip()[:200]!r}"
@@ -568,8 +569,9 @@ def mib(kib):
 
 def results_table(rows, ds):
     L = ["| threads | row | pass | median s | min s | max s | files/s | MB/s | wall s "
-         "(median) | peak RSS of the reader, MiB | FUSE daemon peak RSS, MiB | ok runs |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "(median) | peak RSS of the reader, MiB | peak RSS of the FUSE daemon or rwsplit's "
+         "fetch agent, MiB | ok runs |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.unavailable:
             L.append(f"| {row.threads} | {row.system} | | unavailable: {row.unavailable} "
@@ -589,7 +591,7 @@ def results_table(rows, ds):
 
 
 def cpu_table(rows):
-    L = ["| threads | row | pass | reader CPU s (+ FUSE daemon) | MinIO CPU s | "
+    L = ["| threads | row | pass | reader CPU s (+ FUSE daemon or fetch agent) | MinIO CPU s | "
          "rest of machine CPU s | steal s |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.unavailable:
@@ -674,12 +676,12 @@ def target_lines(rows, threads, kind, mine, ds):
 
 def memory_section(rows, mem, ds):
     L = ["Peak RSS of the reading process (mtread, s3get or the boto3 Python process; GNU "
-         "`time -f %M`, medians) and, for FUSE rows, of the daemon serving it (VmHWM, reset "
-         "before each pass). rwsplit's cache is files in tmpfs read with read(): their pages "
+         "`time -f %M`, medians) and, for FUSE rows, of the daemon serving it, for rwsplit "
+         "rows of its fetch agent (VmHWM, reset before each pass). rwsplit's cache is files in tmpfs read with read(): their pages "
          "are shared memory (Shmem in /proc/meminfo), in nobody's RSS, so the cache is "
          "measured separately below.\n",
-         "| row | threads | reader cold, MiB | reader warm, MiB | FUSE daemon cold, MiB | "
-         "FUSE daemon warm, MiB |", "|---|---|---|---|---|---|"]
+         "| row | threads | reader cold, MiB | reader warm, MiB | FUSE daemon or fetch agent "
+         "cold, MiB | FUSE daemon or fetch agent warm, MiB |", "|---|---|---|---|---|---|"]
     for row in rows:
         if row.unavailable or row.system == SMALL_BUDGET:
             continue
@@ -719,17 +721,18 @@ def small_budget_section(rows, mem, ds):
          f"({ds.total_bytes / MiB:.0f} MiB), route budget `cache = {mem.budget // MiB}MiB` (a "
          "quarter), 128 threads, one cold and one warm pass, RWSPLIT_LOG=info. A thread "
          f"sampled the allocated bytes of obj/ and of tmp/ (downloads in flight) every "
-         f"{SAMPLE_EVERY} s while it read. *Beyond the budget* is the reader's peak RSS plus "
+         f"{SAMPLE_EVERY} s while it read. *Beyond the budget* is the reader's peak RSS, plus "
+         "the fetch agent's (rwsplit's reads go through it), plus "
          "whatever the cache held over its budget at its peak (obj/ + tmp/), the quantity the "
          "DESIGN.md target bounds (resident memory ≤ 64 MiB beyond the cache budget). The same "
          "mtread with 128 threads on local disk peaked at "
          f"{mib(base)} MiB (its threads and buffers), so rwsplit's own share is the "
          "difference.\n",
-         "| pass | ok | reader peak RSS, MiB | obj/ peak, MiB | obj/ + tmp/ peak, MiB "
+         "| pass | ok | reader peak RSS, MiB | fetch agent peak RSS, MiB | obj/ peak, MiB | obj/ + tmp/ peak, MiB "
          "(samples) | obj/ after, MiB | cache_dir allocated after, MiB | obj/ within budget "
          "| beyond the budget, MiB | target ≤ 64 MiB | less the local-disk reader's RSS, "
          "MiB | target, rwsplit's share only |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind in ("cold", "warm"):
         res = mem.results.get(kind)
         if res is None:
@@ -738,10 +741,12 @@ def small_budget_section(rows, mem, ds):
         obj_worst = max(mem.obj_peak[kind], c["obj_allocated"])
         within = "yes" if obj_worst <= mem.budget else \
             f"**no**, over by {(obj_worst - mem.budget) / MiB:.1f} MiB"
-        beyond = res.p.max_rss_kib * 1024 + max(0, mem.all_peak[kind] - mem.budget)
+        beyond = (res.p.max_rss_kib + res.daemon_rss_kib) * 1024 + \
+            max(0, mem.all_peak[kind] - mem.budget)
         share = beyond - base * 1024 if base else None
         L.append(f"| {kind} | {'yes' if res.p.ok else 'FAILED: ' + res.p.note} | "
-                 f"{mib(res.p.max_rss_kib)} | {mem.obj_peak[kind] / MiB:.0f} | "
+                 f"{mib(res.p.max_rss_kib)} | {mib(res.daemon_rss_kib)} | "
+                 f"{mem.obj_peak[kind] / MiB:.0f} | "
                  f"{mem.all_peak[kind] / MiB:.0f} ({mem.samples[kind]}) | "
                  f"{c['obj_allocated'] / MiB:.0f} | {c['allocated'] / MiB:.0f} | {within} | "
                  f"{beyond / MiB:.0f} | {memory_verdict(beyond)} | "
@@ -793,8 +798,9 @@ def write_report(out, args, cmdline, facts, rows, mem, checks, ds, conf_text, el
     L += ["", "## rwsplit config\n", "```ini", conf_text.rstrip("\n"), "```", "",
           "## Results\n"] + results_table(rows, ds)
     L += ["", "## CPU (medians)\n", "CPU seconds during each pass: the reader's process tree "
-          "(plus the FUSE daemon for s3fs and rclone), MinIO, everything else on the machine "
-          "(kernel threads, other programs: the machine may be shared), hypervisor steal.\n"]
+          "(plus the FUSE daemon for s3fs and rclone, the fetch agent for rwsplit), MinIO, "
+          "everything else on the machine (kernel threads, other programs: the machine may be "
+          "shared), hypervisor steal.\n"]
     L += cpu_table(rows)
     L += ["", "## Ratios\n"] + ratio_tables(rows, ds)
     L += ["", "## Memory (workload 7)\n"] + memory_section(rows, mem, ds)

@@ -429,7 +429,8 @@ def summary_lines(rows, rw, ceiling, n):
 
 def cpu_table(rows):
     L = ["### CPU per pass (median seconds)\n",
-         "*client*: the timed command's process tree, plus the FUSE daemon for FUSE rows; "
+         "*client*: the timed command's process tree, plus the FUSE daemon for FUSE rows and "
+         "the fetch agent for rwsplit's; "
          "*MinIO*: the server; *other*: the rest of the machine (kernel threads and anything "
          "else running on this shared machine: check it before trusting a slow pass).\n",
          "| row | operation | cold client | cold MinIO | cold other | warm client | "

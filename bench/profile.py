@@ -64,7 +64,7 @@ def perf_record(env, cmd, work):
                             "-q", "--percent-limit", "0.7", *keys],
                            capture_output=True, text=True, timeout=300)
         return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
-    return report("--sort", "dso"), report("--sort", "dso,sym")
+    return report("--sort", "comm,dso"), report("--sort", "comm,dso,sym")
 
 
 def perf_children(env, argv, data):
@@ -168,8 +168,10 @@ def main(argv=None):
             "## perf record -F 999 -g of the cold pipeline", "",
             f"`{common.env_line(shown)} perf record -F 999 -g -- bash -c "
             f"'{PIPELINE.format(root=ROUTE, n=50)}'`, empty cache, prefetch = listing. "
-            "Share of samples per DSO, over the whole process tree (bash, find, xargs, every "
-            "cat and rwsplit's threads in them):", "", "```", dso, "```", "",
+            "Share of samples per command and DSO, over the whole process tree (bash, find, "
+            "xargs, every cat and rwsplit's threads in them, and the fetch agent, `rwsplit`: "
+            "the first cat that fetches starts it, and perf follows it as that cat's "
+            "descendant):", "", "```", dso, "```", "",
             "Top symbols (≥ 0.7% of samples):", "", "```", syms, "```", "",
             "## What loading the store client costs each process", "",
             "`perf stat -r 30 -e task-clock -- cat /dev/null` with each library preloaded "
@@ -187,11 +189,19 @@ def main(argv=None):
         body.append(f"| {n} | {-(-nfiles // n)} | {p.seconds:.2f} | {p.client_cpu:.2f} | "
                     f"{p.server_cpu:.2f} | {1000 * p.client_cpu / nfiles:.2f} |"
                     + ("" if p.ok else f" failed: {p.note}"))
-    body += ["", "Reading: the client's CPU per file falls as each process reads more files: "
-             "most of it is per process (dynamic loading and relocation of the client "
-             "library's dependency tree shows as `ld-linux` / `do_lookup_x` above, plus a new "
-             "connection per worker thread), not per GET. On 2 cores the client's CPU and "
-             "MinIO's compete, so every millisecond of client CPU lowers the throughput."]
+    body += ["", "Reading: the client's CPU per file falls as each process reads more files, "
+             "so part of it is per process: the program's own start (exec, dynamic loading, "
+             "its buffers' first page faults) and rwsplit's (its worker threads and their "
+             "connections to the fetch agent). Before the agent, each process that fetched "
+             "loaded libcurl's ~40 libraries (the `librwsplit-s3.so` row above) and opened "
+             "its own connections, and that was most of the gap to the ceiling (`ld-linux` "
+             "was 17% of the samples and the client CPU per file was 2.89 / 0.91 / 0.53 ms at 5 / "
+             "50 / 500 files per cat in this section's run of build 2142ebc). What is per file is the agent's: a GET "
+             "written into a tmpfs file (`pwrite` → `copy_folio_from_iter_atomic`, which on "
+             "this VM includes the hypervisor's cost of first touching memory it had taken "
+             "back) and the cache entry's lock, rename and open. On 2 cores the client's CPU "
+             "and MinIO's compete, so every millisecond of client CPU lowers the "
+             "throughput."]
     body += ["", f"## One process, {MT_THREADS} threads", "",
              f"`mtread {MT_THREADS} PATHS` (bench/mtread.c: open, read fully, close; "
              "many_files.py's reader) over the same objects through rwsplit, cold cache, next "
@@ -210,10 +220,11 @@ def main(argv=None):
              "routed file is a real kernel fd), so per file it allocates and fills tmpfs pages "
              "(`pwrite` → `shmem_alloc_and_add_folio`, `copy_folio_from_iter_atomic`), creates, "
              "renames and unlinks cache entries (`openat`, `renameat`, a lock file), and the "
-             "reader copies the bytes out again (`read` → `shmem_file_read_iter`); each thread "
-             "also waits on its own connection (`poll`, scheduler switches) where the ceiling "
-             "client drives every connection from one thread. The ceiling does none of the "
-             "cache work and drops the bodies."]
+             "reader copies the bytes out again (`read` → `shmem_file_read_iter`); each of its "
+             "threads waits for the fetch agent's answer on its own connection, and the agent "
+             "serves each connection with a thread on its own HTTP connection (`poll`, "
+             "scheduler switches), where the ceiling client drives every connection from one "
+             "thread. The ceiling does none of the cache work and drops the bodies."]
     replace_section(args.out, "profile", "\n".join(body))
     common.log(f"profile: section written to {args.out}")
     return 0

@@ -598,6 +598,15 @@ def rss_lines(rows):
                  "median over rounds: " + "; ".join(
                      f"{r.system} {statistics.median(r.daemon_hwm_kib) / 1024:.1f} MiB"
                      for r in daemons) + ".")
+    agent = [(r, kind, [p.agent_rss_kib for p in r.passes[kind] if p.ok and p.agent_rss_kib])
+             for r in rows if r.system.startswith("rwsplit") for kind in ("cold", "warm")]
+    agent = [(r, kind, v) for r, kind, v in agent if v]
+    if agent:
+        L.append("\nrwsplit's fetch agent (not in the table either: preloaded processes start "
+                 "it and it outlives them), peak RSS (VmHWM, reset before each pass) during "
+                 "the passes, median: " + "; ".join(
+                     f"{r.system} ({PANELS[r.panel]}, {kind}) "
+                     f"{statistics.median(v) / 1024:.1f} MiB" for r, kind, v in agent) + ".")
     return L
 
 
@@ -691,7 +700,9 @@ def write_report(out, args, facts, dataset, rows, diags, mounts, startup, cmdlin
     L += ["", "## CPU\n",
           "CPU seconds per pass (medians over the successful passes): *client* is the timed "
           "command's whole process tree (bash, find, xargs or parallel, every cat/cp/sh; s3get "
-          "or python for the native clients) plus the FUSE daemon for s3fs and rclone; "
+          "or python for the native clients) plus the FUSE daemon for s3fs and rclone and "
+          "rwsplit's fetch agent (`rwsplit agent`, which serves the GETs of every preloaded "
+          "process); "
           f"*server* is MinIO. The machine has {os.cpu_count()} CPUs, so client + server near "
           f"{os.cpu_count()} × wall time means CPU-bound. *other* is the rest of the machine's "
           "busy time during the pass (kernel threads, anything else running: a large value "
