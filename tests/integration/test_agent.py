@@ -9,6 +9,7 @@ waits without a bound: every loop gives up after a few seconds.
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -301,24 +302,66 @@ def test_forked_workers_share_the_agent(minio, build, data, route, tmp_path):
     assert len(agents(cache)) == 1
 
 
-def test_prefetch_outlives_the_process_that_asked(minio, build, data, route):
-    """prefetch = listing: a cat that reads one file and exits leaves the agent fetching the
-    next ones; they are published whole (nothing left in tmp/), and the next cat finds its
-    file in the cache without a GET."""
-    conf, local, cache = route(prefetch="listing")
-    env = env_for(minio, build, conf)
-    names = sorted(n for n in FILES if n.startswith("d0/"))
-    first = expect_ok(proc.run(["cat", f"{local}/{names[0]}", f"{local}/{names[1]}"], env,
-                               TIMEOUT))
-    assert first.stdout == b"".join((data[1] / n).read_bytes() for n in names[:2])
-
-    def published():
-        objs = [p for p in cache.glob("u*/*/obj/*") if not p.name.endswith(".lock")]
-        tmp = list(cache.glob("u*/*/tmp/*"))
-        return len(objs) >= 4 and not tmp
-    assert wait_for(published, 20), (list(cache.glob("u*/*/obj/*")),
-                                     list(cache.glob("u*/*/tmp/*")))
-    second = expect_ok(proc.run(["cat", f"{local}/{names[2]}"], env, TIMEOUT))
-    assert second.stdout == (data[1] / names[2]).read_bytes()
-    summary = second.stderr.decode(errors="replace")
-    assert "1 files opened (1 from cache)" in summary and " 0 GETs" in summary, summary
+def test_fetch_outlives_the_process_that_asked(build, restartable_minio, tmp_path):
+    """A process lists a directory, the server then hangs (SIGSTOP), the process opens a file
+    (a FETCH that now hangs in the agent) and is killed. When the server answers again, the
+    agent publishes the object whole (nothing stays in tmp/: a download the agent made into
+    a file of the dead process would), and a later reader of the directory finds it
+    cached. Prefetches handed to the agent are FETCHes too and outlive their process the
+    same way."""
+    from tests.harness.minio import Mc, random_bucket_name
+    server = restartable_minio
+    mc = Mc(server)
+    bucket = random_bucket_name()
+    mc.mb(bucket)
+    src = tmp_path / "src"
+    src.mkdir()
+    names = [f"f{i:02d}.bin" for i in range(8)]
+    for n in names:
+        (src / n).write_bytes(os.urandom(300 * KiB))
+    mc.run("cp", "--recursive", "--quiet", f"{src}/", mc.target(f"{bucket}/d/"), timeout=120)
+    tag = secrets.token_hex(5)
+    local, cache = f"/mnt/rwsplit-agent-{tag}/d", Path(f"/dev/shm/rwsplit-agent-{tag}")
+    conf = tmp_path / "rw.conf"
+    conf.write_text(f"[global]\ncache_dir = {cache}\n\n" + server.config_text(
+        routes=[("read", local, f"s3://{bucket}/d/", {"prefetch": "listing"})],
+        stall_timeout="60s"))
+    env = proc.preload_env(server, build.lib, conf, "info")
+    # It lists the directory, then waits for the word to read while the server hangs.
+    p = subprocess.Popen(["python3", "-c",
+                          "import os, sys\n"
+                          "print(len(os.listdir(os.path.dirname(sys.argv[1]))), flush=True)\n"
+                          "sys.stdin.readline()\n"
+                          "for p in sys.argv[1:]:\n"
+                          "    open(p, 'rb').read()\n", f"{local}/{names[0]}",
+                          f"{local}/{names[1]}"],
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert p.stdout.readline() == f"{len(names)}\n".encode()
+        server.pause()
+        try:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+            # Its first open is a FETCH that now hangs in the agent: the file sits in tmp/.
+            assert wait_for(lambda: list(cache.glob("u*/*/tmp/*")), 10), "no fetch in flight"
+            p.kill()
+            p.wait()
+        finally:
+            server.resume()
+        assert wait_for(lambda: not list(cache.glob("u*/*/tmp/*")), 30), \
+            list(cache.glob("u*/*/tmp/*"))
+        cached = [o for o in cache.glob("u*/*/obj/*") if not o.name.endswith(".lock")]
+        assert cached and all(o.stat().st_size == 300 * KiB for o in cached), cached
+        res = expect_ok(proc.run(["cat", *[f"{local}/{n}" for n in names]], env, TIMEOUT))
+        assert res.stdout == b"".join((src / n).read_bytes() for n in names)
+        summary = res.stderr.decode(errors="replace")
+        m = re.search(r"(\d+) files opened \((\d+) from cache\)", summary)
+        assert m and int(m.group(1)) == len(names) and int(m.group(2)) >= len(cached), summary
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        shutil.rmtree(cache, ignore_errors=True)
+        wait_for(lambda: not agents(cache), 5)
+        mc.close()
