@@ -23,7 +23,8 @@
 #include "s3/s3_dl.h"
 
 static const char agent_usage[] =
-	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--foreground]\n"
+	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--digest SHA256]\n"
+	"                     [--foreground]\n"
 	"\n"
 	"The fetch agent: serves the GETs and LISTs of read routes for every preloaded\n"
 	"process on this node that uses the same config and credentials, so that short-lived\n"
@@ -33,6 +34,8 @@ static const char agent_usage[] =
 	"  -c, --config FILE   config (default $RWSPLIT_CONFIG)\n"
 	"      --socket PATH   UNIX socket to listen on (created; replaced if stale)\n"
 	"      --idle DURATION exit after this long without connections (default 1m)\n"
+	"      --digest SHA256 exit with status 78 unless the config's text has this SHA-256\n"
+	"                      (the one the starting process loaded)\n"
 	"      --foreground    do not detach (by default it forks and exits once listening)\n";
 
 static struct {
@@ -261,17 +264,19 @@ int cmd_agent(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "idle", required_argument, NULL, 'i' },
+		{ "digest", required_argument, NULL, 'd' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *path = NULL;
+	const char *config = NULL, *path = NULL, *digest = NULL;
 	uint32_t idle_ms = 60 * 1000;
 	int foreground = 0, ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'S': path = optarg; break;
+		case 'd': digest = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'i':
 			if (cfg_parse_duration(optarg, &idle_ms) < 0) {
@@ -292,6 +297,12 @@ int cmd_agent(int argc, char **argv)
 	cfg *c = cli_load_config("agent", config, &status);
 	if (!c)
 		return status;
+	if (digest && strcmp(digest, c->digest) != 0) {
+		fprintf(stderr, "rwsplit agent: %s changed since the process that started this "
+			"agent read it\n", c->path);
+		cfg_free(c);
+		return EXIT_CONFIG;
+	}
 	static const s3_api linked = {
 #define S3_API_LINKED(name) .name = s3_##name,
 		S3_API_FUNCTIONS(S3_API_LINKED)

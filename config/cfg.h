@@ -64,9 +64,12 @@ typedef struct cfg_route {
 
 typedef struct cfg {
 	char *path;              /* the file it was loaded from */
+	char digest[65];         /* SHA-256 of the file's text as loaded, lowercase hex */
 	char *cache_dir;         /* [global] cache_dir; default /dev/shm/rwsplit */
 	bool agent;              /* [global] agent: fetch through the node's agent; default true */
 	uint32_t agent_idle_ms;  /* [global] agent_idle: the agent exits after this; 1 min */
+	uint32_t agent_handoff;  /* [global] agent_handoff: a process fetches by itself after
+				  * this many requests through the agent (0: never); 256 */
 	cfg_store *stores;
 	size_t nstores;
 	cfg_route *routes;       /* in file order */

@@ -50,6 +50,7 @@ static const struct key global_keys[] = {
 	{ .name = "cache_dir", .type = V_PATH, FIELD(cfg, cache_dir) },
 	{ .name = "agent", .type = V_BOOL, FIELD(cfg, agent) },
 	{ .name = "agent_idle", .type = V_DURATION, FIELD(cfg, agent_idle_ms), .min = 100 },
+	{ .name = "agent_handoff", .type = V_UINT, FIELD(cfg, agent_handoff), .max = UINT32_MAX },
 	{ .name = NULL },
 };
 

@@ -10,6 +10,7 @@
  * N is therefore inih's line 2N-1, which turns inih's error line back into the file's. */
 #include "config/cfg.h"
 #include "config/cfg_priv.h"
+#include "common/sha256.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +51,7 @@ struct parse {
 	size_t errlen;
 	bool failed;
 	int err_ini_line; /* inih's line number when the first problem was found */
+	sha256_ctx text;  /* of every real line read */
 };
 
 static const char *const kind_names[] = {
@@ -109,6 +111,7 @@ static char *read_line(char *buf, int num, void *user)
 		return NULL;
 	}
 	st->lineno++;
+	sha256_update(&st->text, st->line, (size_t)n);
 	if (memchr(st->line, '\0', (size_t)n)) {
 		fail(st, st->lineno, "line contains a NUL byte");
 		return NULL;
@@ -372,6 +375,7 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen)
 	if (st.c) {
 		st.c->agent = true;
 		st.c->agent_idle_ms = 60 * 1000;
+		st.c->agent_handoff = 256;
 	}
 	if (!st.c || !(st.c->path = strdup(path))) {
 		fail(&st, 0, "out of memory");
@@ -382,6 +386,7 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen)
 		fail_errno(&st, errno);
 		goto on_error;
 	}
+	sha256_init(&st.text);
 	int rc = ini_parse_stream(read_line, &st, on_key, &st);
 	/* inih reports the first failing line, ours (the handler returned 0) or a syntax error
 	 * it found earlier. A synthetic line never fails to parse, so a syntax error's line is
@@ -396,6 +401,11 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen)
 		finish(&st);
 	if (st.failed)
 		goto on_error;
+	/* inih stops at the end of the file, so every line went through the digest. */
+	unsigned char sum[32];
+	sha256_final(&st.text, sum);
+	for (int i = 0; i < 32; i++)
+		snprintf(st.c->digest + 2 * i, 3, "%02x", sum[i]);
 	parse_release(&st);
 	*out = st.c;
 	return 0;

@@ -12,8 +12,8 @@
  *
  * The first process that finds no agent starts one (`rwsplit agent`, found beside the
  * library as ../bin/rwsplit or ./rwsplit) under a lock file. When there is none to be had, or
- * it dies, requests run in the calling process as before: the agent only ever makes things
- * faster. It exits after [global] agent_idle without connections, or when its socket file
+ * it dies, requests run in the calling process as before: nothing depends on it. A
+ * process that has sent [global] agent_handoff requests fetches by itself from then on. It exits after [global] agent_idle without connections, or when its socket file
  * is removed (cache_dir deleted). */
 #ifndef RWSPLIT_RD_AGENT_H
 #define RWSPLIT_RD_AGENT_H

@@ -365,3 +365,70 @@ def test_fetch_outlives_the_process_that_asked(build, restartable_minio, tmp_pat
         shutil.rmtree(cache, ignore_errors=True)
         wait_for(lambda: not agents(cache), 5)
         mc.close()
+
+
+def test_config_edited_after_start_is_not_served_by_an_agent(minio, build, data, route):
+    """A process that loaded the config before it was edited (a Kubernetes ConfigMap update)
+    does not hand its requests, which name routes by number, to an agent reading the new
+    text: the agent refuses to start and the process fetches by itself, correctly."""
+    conf, local, cache = route()
+    env = env_for(minio, build, conf)
+    p = subprocess.Popen(["python3", "-c",
+                          "import sys\n"
+                          "print('ready', flush=True)\n"
+                          "sys.stdin.readline()\n"
+                          "sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())\n",
+                          f"{local}/d1/f001.bin"],
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert p.stdout.readline() == b"ready\n"   # the library has loaded the config
+        conf.write_text("; edited\n" + conf.read_text())
+        out, err = p.communicate(b"go\n", timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")
+    assert out == (data[1] / "d1/f001.bin").read_bytes()
+    assert b"the config file changed since this process read it" in err, err
+    assert not agents(cache)
+    # A process started now uses (and starts) an agent for the new text.
+    res = expect_ok(proc.run(["cat", f"{local}/d2/f002.bin"], env, TIMEOUT))
+    assert res.stdout == (data[1] / "d2/f002.bin").read_bytes() and agents(cache)
+
+
+def test_busy_process_hands_off_to_itself(minio, build, data, route, tmp_path):
+    """After agent_handoff requests a process fetches by itself (a long-lived reader has
+    paid for the client's start-up many times over): the reads stay right, and its threads
+    let go of their connections, so the agent can go idle."""
+    conf, local, cache = route(glob={"agent_handoff": 5, "agent_idle": "1s"})
+    env = env_for(minio, build, conf, "debug")
+    names = sorted(n for n in FILES if n.startswith("d"))[:20]
+    script = tmp_path / "many.py"
+    script.write_text(
+        "import hashlib, sys, time\n"
+        "for n in sys.argv[2:]:\n"
+        "    with open(f'{sys.argv[1]}/{n}', 'rb') as f:\n"
+        "        print(hashlib.sha256(f.read()).hexdigest() + '  ' + n, flush=True)\n"
+        "print('done', flush=True)\n"
+        "sys.stdin.readline()\n")
+    p = subprocess.Popen(py(script, local, *names), env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        lines = [p.stdout.readline().decode().rstrip("\n") for _ in names]
+        assert p.stdout.readline() == b"done\n"
+        # The process lives on, connection-free: the agent exits after agent_idle.
+        assert wait_for(lambda: not agents(cache), 15), "the agent kept a connection"
+        out, err = p.communicate(b"\n", timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")[-3000:]
+    got = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+    assert got == {n: sha(data[1] / n) for n in names}
+    log = err.decode(errors="replace")
+    assert log.count("5 requests from this process; it fetches by itself") == 1, log[-3000:]
+    assert "fetch agent started" in log

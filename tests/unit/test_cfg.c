@@ -1,5 +1,6 @@
 /* Unit tests for config/: value syntax, every validation error (with its line), defaults,
  * every key, and the example configs. Run from the repository root. */
+#include "common/sha256.h"
 #include "config/cfg.h"
 
 #include <check.h>
@@ -466,6 +467,7 @@ static const struct {
 	{ "agent not a boolean", "[global]\nagent = sometimes\n", 2,
 	  "agent: bad boolean \"sometimes\"" },
 	{ "agent_idle too short", "[global]\nagent_idle = 10ms\n", 2, "agent_idle" },
+	{ "agent_handoff negative", "[global]\nagent_handoff = -1\n", 2, "agent_handoff" },
 	{ "bad store name value", S "[read /mnt/x]\nurl = s3://bkt/\nstore = a b\n", 5,
 	  "store: bad store name \"a b\"" },
 	/* route paths */
@@ -635,6 +637,7 @@ START_TEST(test_store_defaults)
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/rwsplit");
 	ck_assert(c->agent);
 	ck_assert_uint_eq(c->agent_idle_ms, 60 * 1000);
+	ck_assert_uint_eq(c->agent_handoff, 256);
 	ck_assert_uint_eq(c->nstores, 1);
 	ck_assert_uint_eq(c->nroutes, 0);
 	const cfg_store *s = &c->stores[0];
@@ -692,12 +695,33 @@ START_TEST(test_route_defaults)
 }
 END_TEST
 
+/* The digest names the text exactly as read: a BOM, indentation, comments and a last line
+ * without a newline all count (the fetch agent refuses a config whose text changed). */
+START_TEST(test_digest_is_of_the_text)
+{
+	static const char *const texts[] = {
+		S,
+		"\xef\xbb\xbf" S "; a comment\n",
+		S "  region = eu-west-1",
+		S "region = eu-west-1\n\n\n",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		cfg *c = load_ok(texts[i]);
+		char want[65];
+		sha256_hex(texts[i], strlen(texts[i]), want);
+		ck_assert_str_eq(c->digest, want);
+		cfg_free(c);
+	}
+}
+END_TEST
+
 START_TEST(test_every_key)
 {
 	cfg *c = load_ok("[global]\n"
 			 "cache_dir = /dev/shm/custom\n"
 			 "agent = off\n"
 			 "agent_idle = 1500ms\n"
+			 "agent_handoff = 0\n"
 			 "[store s3]\n"
 			 "endpoint = https://s3.eu-west-1.amazonaws.com\n"
 			 "region = eu-west-1\n"
@@ -732,6 +756,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/custom");
 	ck_assert(!c->agent);
 	ck_assert_uint_eq(c->agent_idle_ms, 1500);
+	ck_assert_uint_eq(c->agent_handoff, 0);
 	const cfg_store *s = cfg_find_store(c, "s3");
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_null(cfg_find_store(c, ""));
@@ -748,7 +773,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(s->stall_timeout_ms, 120000);
 	ck_assert_uint_eq(s->retry_time_ms, 0);
 	ck_assert_uint_eq(s->max_attempts, 1);
-	ck_assert_int_eq(s->line, 5);
+	ck_assert_int_eq(s->line, 6);
 	const cfg_route *r = &c->routes[0], *w = &c->routes[1];
 	ck_assert_ptr_eq(r->store, s);
 	ck_assert_str_eq(r->bucket, "in-bucket");
@@ -1043,6 +1068,7 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, test_store_defaults);
 	tcase_add_test(tc, test_route_defaults);
 	tcase_add_test(tc, test_every_key);
+	tcase_add_test(tc, test_digest_is_of_the_text);
 	tcase_add_test(tc, test_enum_values);
 	tcase_add_loop_test(tc, test_endpoints, 0, N(endpoint_cases));
 	tcase_add_loop_test(tc, test_local_paths, 0, N(local_cases));
