@@ -22,6 +22,10 @@ enum {
  * one line to stderr and returns NULL; *status receives the exit status to use. */
 cfg *cli_load_config(const char *cmd, const char *path, int *status);
 
+/* Makes s3_dl() (what the reader and uploader call) the client linked into this program
+ * instead of loading librwsplit-s3.so. Call before either module is used. */
+void cli_use_linked_client(void);
+
 /* Exit status for a negative errno from the s3 client. */
 int cli_status_for(int neg_errno);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "s3/s3_dl.h"
 
 cfg *cli_load_config(const char *cmd, const char *path, int *status)
 {
@@ -22,6 +23,16 @@ cfg *cli_load_config(const char *cmd, const char *path, int *status)
 		return NULL;
 	}
 	return c;
+}
+
+void cli_use_linked_client(void)
+{
+	static const s3_api linked = {
+#define S3_API_LINKED(name) .name = s3_##name,
+		S3_API_FUNCTIONS(S3_API_LINKED)
+#undef S3_API_LINKED
+	};
+	s3_dl_use(&linked);
 }
 
 int cli_status_for(int neg_errno)

@@ -303,12 +303,7 @@ int cmd_agent(int argc, char **argv)
 		cfg_free(c);
 		return EXIT_CONFIG;
 	}
-	static const s3_api linked = {
-#define S3_API_LINKED(name) .name = s3_##name,
-		S3_API_FUNCTIONS(S3_API_LINKED)
-#undef S3_API_LINKED
-	};
-	s3_dl_use(&linked);
+	cli_use_linked_client();
 	if (rd_agent_serve_init(c) < 0) {
 		fprintf(stderr, "rwsplit agent: out of memory\n");
 		cfg_free(c);

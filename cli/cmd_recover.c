@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "s3/s3_dl.h"
 #include "uploader/up.h"
 
 static const char recover_usage[] =
@@ -49,12 +48,7 @@ int cmd_recover(int argc, char **argv)
 	cfg *c = cli_load_config("recover", config, &status);
 	if (!c)
 		return status;
-	static const s3_api linked = {
-#define S3_API_LINKED(name) .name = s3_##name,
-		S3_API_FUNCTIONS(S3_API_LINKED)
-#undef S3_API_LINKED
-	};
-	s3_dl_use(&linked);
+	cli_use_linked_client();
 	if (up_init(c, NULL) < 0) {
 		cfg_free(c);
 		return EXIT_OSERR;

@@ -105,6 +105,23 @@ def sums(out):
     return res
 
 
+def hash_script(path, after_each="", at_end=""):
+    """Writes a Python script that prints "SHA256  NAME" for each NAME (argv[2:]) under the
+    root argv[1] as it reads it, running after_each after every file and at_end last."""
+    path.write_text(
+        "import hashlib, sys, time\n"
+        "for n in sys.argv[2:]:\n"
+        "    with open(f'{sys.argv[1]}/{n}', 'rb') as f:\n"
+        "        print(hashlib.sha256(f.read()).hexdigest() + '  ' + n, flush=True)\n"
+        + (f"    {after_each}\n" if after_each else "") + at_end)
+    return path
+
+
+def digests(lines):
+    """The script's lines -> {name: digest}."""
+    return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+
+
 def check_all(res, local, root, names):
     got = sums(expect_ok(res).stdout)
     assert got == {f"{local}/{n}": sha(root / n) for n in names}, res.describe()
@@ -165,13 +182,7 @@ def test_agent_killed_while_reading(minio, build, data, route, tmp_path):
     conf, local, cache = route()
     env = env_for(minio, build, conf, "debug")
     names = sorted(n for n in FILES if n.startswith("d"))
-    script = tmp_path / "slow.py"
-    script.write_text(
-        "import hashlib, sys, time\n"
-        "for n in sys.argv[2:]:\n"
-        "    with open(f'{sys.argv[1]}/{n}', 'rb') as f:\n"
-        "        print(hashlib.sha256(f.read()).hexdigest() + '  ' + n, flush=True)\n"
-        "    time.sleep(0.05)\n")
+    script = hash_script(tmp_path / "slow.py", after_each="time.sleep(0.05)")
     p = subprocess.Popen(py(script, local, *names), env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -186,9 +197,7 @@ def test_agent_killed_while_reading(minio, build, data, route, tmp_path):
             p.kill()
             p.wait()
     assert p.returncode == 0, err.decode(errors="replace")[-3000:]
-    got = {line.split("  ", 1)[1]: line.split("  ", 1)[0]
-           for line in out.decode().splitlines()}
-    assert got == {n: sha(data[1] / n) for n in names}
+    assert digests(out.decode().splitlines()) == {n: sha(data[1] / n) for n in names}
     assert b"warn" not in err and b"error" not in err, err.decode(errors="replace")[-3000:]
     res = proc.run(["cat", f"{local}/odd/with space.bin"], env, TIMEOUT)
     assert expect_ok(res).stdout == (data[1] / "odd/with space.bin").read_bytes()
@@ -295,9 +304,8 @@ def test_forked_workers_share_the_agent(minio, build, data, route, tmp_path):
         "        for line in p.map(digest, names[1:], chunksize=1):\n"
         "            print(line)\n")
     res = proc.run(py(script, local, *names), env, TIMEOUT)
-    got = {line.split("  ", 1)[1]: line.split("  ", 1)[0]
-           for line in expect_ok(res).stdout.decode().splitlines()}
-    assert got == {n: sha(data[1] / n) for n in names}
+    assert digests(expect_ok(res).stdout.decode().splitlines()) == \
+        {n: sha(data[1] / n) for n in names}
     assert not res.rwsplit_problems(), res.describe()
     assert len(agents(cache)) == 1
 
@@ -405,14 +413,8 @@ def test_busy_process_hands_off_to_itself(minio, build, data, route, tmp_path):
     conf, local, cache = route(glob={"agent_handoff": 5, "agent_idle": "1s"})
     env = env_for(minio, build, conf, "debug")
     names = sorted(n for n in FILES if n.startswith("d"))[:20]
-    script = tmp_path / "many.py"
-    script.write_text(
-        "import hashlib, sys, time\n"
-        "for n in sys.argv[2:]:\n"
-        "    with open(f'{sys.argv[1]}/{n}', 'rb') as f:\n"
-        "        print(hashlib.sha256(f.read()).hexdigest() + '  ' + n, flush=True)\n"
-        "print('done', flush=True)\n"
-        "sys.stdin.readline()\n")
+    script = hash_script(tmp_path / "many.py",
+                         at_end="print('done', flush=True)\nsys.stdin.readline()\n")
     p = subprocess.Popen(py(script, local, *names), env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
@@ -427,8 +429,7 @@ def test_busy_process_hands_off_to_itself(minio, build, data, route, tmp_path):
             p.kill()
             p.wait()
     assert p.returncode == 0, err.decode(errors="replace")[-3000:]
-    got = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
-    assert got == {n: sha(data[1] / n) for n in names}
+    assert digests(lines) == {n: sha(data[1] / n) for n in names}
     log = err.decode(errors="replace")
     assert log.count("5 requests from this process; it fetches by itself") == 1, log[-3000:]
     assert "fetch agent started" in log
