@@ -1,5 +1,5 @@
 /* rwsplit agent: the fetch agent (reader/rd_agent.h). Preloaded processes start it
- * themselves; it serves their GETs and LISTs with one store client, one thread per
+ * themselves; it serves their FETCHes, GETs and LISTs with one store client, one thread per
  * connection, and exits after --idle without connections or when its socket file goes. */
 #include <errno.h>
 #include <getopt.h>
@@ -26,10 +26,12 @@ static const char agent_usage[] =
 	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--digest SHA256]\n"
 	"                     [--foreground]\n"
 	"\n"
-	"The fetch agent: serves the GETs and LISTs of read routes for every preloaded\n"
-	"process on this node that uses the same config and credentials, so that short-lived\n"
-	"processes neither load the store client nor open connections. The library starts it\n"
-	"when [global] agent is on (the default); there is no need to run it by hand.\n"
+	"The fetch agent: downloads objects into the read cache (and serves the LISTs and\n"
+	"ranged GETs of read routes) for every preloaded process on this node that uses the\n"
+	"same config and credentials, so that short-lived processes neither load the store\n"
+	"client nor open connections, and a download goes on when the process that asked\n"
+	"for it exits. The library starts it when [global] agent is on (the default); there\n"
+	"is no need to run it by hand.\n"
 	"\n"
 	"  -c, --config FILE   config (default $RWSPLIT_CONFIG)\n"
 	"      --socket PATH   UNIX socket to listen on (created; replaced if stale)\n"
