@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "reader/rd_agent.h"
-#include "s3/s3_dl.h"
 
 static const char agent_usage[] =
 	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--digest SHA256]\n"
@@ -41,7 +40,6 @@ static const char agent_usage[] =
 	"      --foreground    do not detach (by default it forks and exits once listening)\n";
 
 static struct {
-	const cfg *cfg;
 	atomic_int active;       /* open connections */
 	atomic_uint_fast64_t last_ms; /* when the last connection ended */
 } agent;
@@ -51,21 +49,6 @@ static uint64_t now_ms(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
-static s3_client *client_for(const char *store, int *rc, char *why, size_t whylen)
-{
-	const cfg_store *st = cfg_find_store(agent.cfg, store);
-	if (!st) {
-		*rc = -EINVAL;
-		snprintf(why, whylen, "the agent's config has no store \"%s\"", store);
-		return NULL;
-	}
-	s3_error e;
-	s3_client *c = s3_dl_client(st, rc, &e);
-	if (!c)
-		snprintf(why, whylen, "%s", e.message[0] ? e.message : strerror(-*rc));
-	return c;
 }
 
 static int send_all(int sock, const void *buf, size_t len)
@@ -81,7 +64,7 @@ static int serve_get(int sock, const rd_agent_req *req, const char *const s[4], 
 	rd_agent_get_reply r;
 	memset(&r, 0, sizeof r);
 	int rc = -EPROTO;
-	s3_client *c = fd < 0 ? NULL : client_for(s[0], &rc, r.why, sizeof r.why);
+	s3_client *c = fd < 0 ? NULL : rd_agent_serve_client(s[0], &rc, r.why, sizeof r.why);
 	if (c) {
 		s3_error err;
 		rc = s3_get_fd(c, s[1], s[2], req->off, req->len, fd, (off_t)req->fd_off, &r.got,
@@ -145,7 +128,7 @@ static int serve_list(int sock, const rd_agent_req *req, const char *const s[4],
 	list_out o = { .sock = sock, .buf = buf, .len = sizeof(rd_agent_list_head) };
 	char why[RD_AGENT_WHY_MAX] = "";
 	int rc;
-	s3_client *c = client_for(s[0], &rc, why, sizeof why);
+	s3_client *c = rd_agent_serve_client(s[0], &rc, why, sizeof why);
 	if (c) {
 		s3_error err;
 		rc = s3_list(c, s[1], s[2], s[3], req->max_keys, list_entry, &o, &err);
@@ -311,7 +294,6 @@ int cmd_agent(int argc, char **argv)
 		cfg_free(c);
 		return EXIT_OSERR;
 	}
-	agent.cfg = c;
 	memcpy(a.sun_path, path, strlen(path) + 1);
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct stat bound;

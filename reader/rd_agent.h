@@ -122,8 +122,11 @@ int rd_agent_fetch(size_t route, const char *key, const char *etag, const struct
 		   uint64_t *got, int *fetched, uint64_t *evicted, char *why, size_t whylen);
 /* Server side (rd_agent_serve.c), for `rwsplit agent`: rd_agent_serve_init prepares c's
  * read routes for FETCH in the agent process (which fetches by itself and prefetches
- * nothing); rd_agent_serve_fetch answers one FETCH into r. */
+ * nothing) and must come first; rd_agent_serve_fetch answers one FETCH into r. */
 int rd_agent_serve_init(cfg *c);
+/* The agent's client of the store named store (GET, LIST), as rd_client: NULL with *rc and
+ * why set when there is no such store or no client. */
+s3_client *rd_agent_serve_client(const char *store, int *rc, char *why, size_t whylen);
 void rd_agent_serve_fetch(const rd_agent_req *req, const char *key, const char *etag,
 			  rd_agent_get_reply *r);
 

@@ -370,14 +370,18 @@ static int request(const rd_agent_req *req, const char *const strings[4], char *
 	return conn_fd(c) < 0 ? RD_AGENT_NONE : 0;
 }
 
-/* A request answered by one rd_agent_get_reply (GET, FETCH). */
+/* A request answered by one rd_agent_get_reply (GET, FETCH). Returns RD_AGENT_NONE, or the
+ * reply's rc with why (whylen bytes) filled when it is a failure. */
 static int call(const rd_agent_req *req, const char *const strings[4], int fd,
-		rd_agent_get_reply *r)
+		rd_agent_get_reply *r, char *why, size_t whylen)
 {
 	char msg[sizeof *req + 3 * (RD_AGENT_KEY_MAX + 1) + 128];
 	long mlen;
 	struct conn *c;
+	memset(r, 0, sizeof *r);
 	int rc = request(req, strings, msg, sizeof msg, &mlen, &c);
+	if (rc < 0)
+		snprintf(why, whylen, "%s", strerror(-rc));
 	if (rc != 0)
 		return rc;
 	if (send_req(c->fd, msg, (size_t)mlen, fd) < 0 ||
@@ -387,7 +391,9 @@ static int call(const rd_agent_req *req, const char *const strings[4], int fd,
 		return RD_AGENT_NONE;
 	}
 	handoff_count();
-	return 0;
+	if (r->rc < 0)
+		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r->why);
+	return r->rc;
 }
 
 int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint64_t off,
@@ -397,14 +403,12 @@ int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint6
 	rd_agent_req req = { .op = RD_AGENT_GET, .off = off, .len = len, .fd_off = fd_off };
 	const char *strings[4] = { st->name, bucket, key, "" };
 	rd_agent_get_reply r;
-	int rc = call(&req, strings, fd, &r);
-	if (rc != 0)
-		return rc;
-	*got = r.got;
-	*info = r.info;
-	if (r.rc < 0)
-		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r.why);
-	return r.rc;
+	int rc = call(&req, strings, fd, &r, why, whylen);
+	if (rc != RD_AGENT_NONE) {
+		*got = r.got;
+		*info = r.info;
+	}
+	return rc;
 }
 
 int rd_agent_fetch(size_t route, const char *key, const char *etag, const struct stat *st,
@@ -415,15 +419,13 @@ int rd_agent_fetch(size_t route, const char *key, const char *etag, const struct
 			     .mtime_nsec = st->st_mtim.tv_nsec };
 	const char *strings[4] = { "", "", key, etag };
 	rd_agent_get_reply r;
-	int rc = call(&req, strings, -1, &r);
-	if (rc != 0)
-		return rc;
-	*got = r.got;
-	*fetched = r.fetched != 0;
-	*evicted = r.evicted;
-	if (r.rc < 0)
-		snprintf(why, whylen, "%.*s", RD_AGENT_WHY_MAX, r.why);
-	return r.rc;
+	int rc = call(&req, strings, -1, &r, why, whylen);
+	if (rc != RD_AGENT_NONE) {
+		*got = r.got;
+		*fetched = r.fetched != 0;
+		*evicted = r.evicted;
+	}
+	return rc;
 }
 
 int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,

@@ -1,4 +1,5 @@
-/* The fetch agent's side of FETCH: the reader's own cache code, run in `rwsplit agent`. */
+/* The fetch agent's side: the reader's own cache code and store client, run in
+ * `rwsplit agent`. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,17 @@ int rd_agent_serve_init(cfg *c)
 	for (size_t i = 0; i < c->nroutes; i++)
 		c->routes[i].prefetch = CFG_PREFETCH_OFF;
 	return rd_init(c, NULL);
+}
+
+s3_client *rd_agent_serve_client(const char *store, int *rc, char *why, size_t whylen)
+{
+	const cfg_store *st = cfg_find_store(rd.cfg, store);
+	if (!st) {
+		*rc = -EINVAL;
+		snprintf(why, whylen, "the agent's config has no store \"%s\"", store);
+		return NULL;
+	}
+	return rd_client(st, rc, why, whylen);
 }
 
 void rd_agent_serve_fetch(const rd_agent_req *req, const char *key, const char *etag,

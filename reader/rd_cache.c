@@ -79,24 +79,25 @@ static int open_published(const char *path, int oflags)
 }
 
 /* The object at path, downloaded by this process under the cross-process lock unless it is
- * there. Returns the fd (0 for oflags -1) or -errno with why filled; *got is what came from
- * the store (0: someone else had published it). */
+ * there. Returns the fd (0 for oflags -1) or -errno with why filled; *downloaded says
+ * whether this call published it, *got what came from the store. */
 static int fetch_here(rd_route *rr, const char *key, const struct stat *st, const char *path,
-		      int oflags, uint64_t *got, char *why, size_t whylen)
+		      int oflags, int *downloaded, uint64_t *got, char *why, size_t whylen)
 {
 	char lockpath[PATH_MAX + 8];
 	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
 	*got = 0;
+	*downloaded = 0;
 	int lfd = rd_lock(lockpath);
 	if (lfd < 0) {
 		snprintf(why, whylen, "%s: %s", lockpath, strerror(-lfd));
 		return lfd;
 	}
-	int rc = 0, downloaded = 0;
+	int rc = 0;
 	int fd = open_published(path, oflags);
 	if (fd < 0) {
 		rc = download(rr, key, st, path, got, why, whylen);
-		downloaded = rc == 0;
+		*downloaded = rc == 0;
 		if (rc == 0 && (fd = open_published(path, oflags)) < 0) {
 			rc = fd;
 			snprintf(why, whylen, "%s: %s", path, strerror(-fd));
@@ -107,7 +108,7 @@ static int fetch_here(rd_route *rr, const char *key, const struct stat *st, cons
 	if (rc == 0)
 		unlink(lockpath);
 	close(lfd);
-	if (downloaded)
+	if (*downloaded)
 		rd_cache_added(rr, *got);
 	return rc < 0 ? rc : fd;
 }
@@ -125,9 +126,7 @@ int rd_fetch_for_agent(rd_route *rr, const char *key, const char *etag, const st
 	}
 	if (open_published(path, -1) == 0)
 		return 0;
-	rc = fetch_here(rr, key, st, path, -1, got, why, whylen);
-	*fetched = rc == 0 && *got > 0;
-	return rc;
+	return fetch_here(rr, key, st, path, -1, fetched, got, why, whylen);
 }
 
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
@@ -154,7 +153,8 @@ int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct
 			break;
 		if (agent_fetched) {
 			*fetched = 1;
-			atomic_fetch_add(&rd.stats.gets, 1);
+			/* As download() counts: an empty object needs no GET. */
+			atomic_fetch_add(&rd.stats.gets, st->st_size > 0);
 			atomic_fetch_add(&rd.stats.bytes_store, got);
 			atomic_fetch_add(&rd.stats.evictions, evicted);
 		}
@@ -163,8 +163,7 @@ int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct
 		if ((fd = open_published(path, oflags)) >= 0 || fd != -ENOENT)
 			return fd;
 	}
-	fd = fetch_here(rr, key, st, path, oflags, &got, why, sizeof why);
-	*fetched = fd >= 0 && got > 0;
+	fd = fetch_here(rr, key, st, path, oflags, fetched, &got, why, sizeof why);
 	if (fd >= 0)
 		return fd;
 	rc = fd;
