@@ -25,6 +25,7 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
+SHIM_SRC    := $(wildcard tests/shims/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -34,6 +35,7 @@ S3LIB   := $(BUILD)/lib/librwsplit-s3.so
 CLI     := $(BUILD)/bin/rwsplit
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+SHIMS   := $(patsubst tests/shims/%.c,$(BUILD)/tests/lib%.so,$(SHIM_SRC))
 VENV    := .tools/venv
 
 .PHONY: all deps test unit integration demo install clean lint
@@ -67,6 +69,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(CORE_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(CORE_A) $(LDLIBS)
 
+# Fault-injection libraries the integration tests preload after librwsplit.so.
+$(BUILD)/tests/lib%.so: $(BUILD)/obj/tests/shims/%.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $< -ldl
+
 deps:
 	@scripts/deps.sh
 
@@ -74,7 +81,7 @@ deps:
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; CK_FORK=yes $$t; done
 
-integration: all $(TOOLS)
+integration: all $(TOOLS) $(SHIMS)
 	$(VENV)/bin/python -m pytest -q tests/integration
 
 test: deps

@@ -178,6 +178,8 @@ typedef struct cached {
 	char name[64];
 	struct timespec atime;
 	uint64_t bytes;
+	ino_t ino;
+	int evictable;
 } cached;
 
 static int by_atime(const void *a, const void *b)
@@ -188,7 +190,28 @@ static int by_atime(const void *a, const void *b)
 	return (x->atime.tv_nsec > y->atime.tv_nsec) - (x->atime.tv_nsec < y->atime.tv_nsec);
 }
 
-/* Reads obj/: every complete object (evictable) and the total memory it holds. */
+static int by_ino(const void *a, const void *b)
+{
+	const cached *x = a, *y = b;
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* Keeps one entry per inode of all[0..n), n > 0; returns how many. A directory read while
+ * others rename into it and unlink from it may list an entry twice (seen on tmpfs, Linux
+ * 6.18: half of obj/'s 9,700 entries in one pass). Counted twice, the cache looks up to
+ * twice its size and eviction takes it down to under half its budget. */
+static size_t drop_repeats(cached *all, size_t n)
+{
+	qsort(all, n, sizeof *all, by_ino);
+	size_t kept = 1;
+	for (size_t i = 1; i < n; i++)
+		if (all[i].ino != all[kept - 1].ino)
+			all[kept++] = all[i];
+	return kept;
+}
+
+/* Reads obj/: every complete object (evictable, oldest access first) and the total memory
+ * held by all its files. */
 static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 {
 	*out = NULL;
@@ -197,7 +220,8 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 	DIR *d = opendir(rr->obj);
 	if (!d)
 		return -errno;
-	size_t cap = 0;
+	cached *all = NULL;
+	size_t cap = 0, count = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -205,24 +229,39 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		uint64_t bytes = (uint64_t)st.st_blocks * 512;
-		*total += bytes;
-		/* Objects being filled (".part", ".map") and lock files are not evictable. */
-		if (strchr(de->d_name, '.') || strlen(de->d_name) >= sizeof(*out)->name)
-			continue;
-		if (*n == cap) {
+		if (count == cap) {
 			cap = cap ? cap * 2 : 256;
-			cached *p = realloc(*out, cap * sizeof *p);
-			if (!p)
-				break;
-			*out = p;
+			cached *p = realloc(all, cap * sizeof *p);
+			if (!p) {
+				closedir(d);
+				free(all);
+				return -ENOMEM;
+			}
+			all = p;
 		}
-		cached *c = &(*out)[(*n)++];
-		snprintf(c->name, sizeof c->name, "%s", de->d_name);
+		cached *c = &all[count++];
+		size_t len = strlen(de->d_name);
+		/* Objects being filled (".part", ".map") and lock files are not evictable. */
+		c->evictable = !strchr(de->d_name, '.') && len < sizeof c->name;
+		if (c->evictable)
+			memcpy(c->name, de->d_name, len + 1);
 		c->atime = st.st_atim;
-		c->bytes = bytes;
+		c->bytes = (uint64_t)st.st_blocks * 512;
+		c->ino = st.st_ino;
 	}
 	closedir(d);
+	if (count)
+		count = drop_repeats(all, count);
+	size_t evictable = 0;
+	for (size_t i = 0; i < count; i++) {
+		*total += all[i].bytes;
+		if (all[i].evictable)
+			all[evictable++] = all[i];
+	}
+	if (evictable)
+		qsort(all, evictable, sizeof *all, by_atime);
+	*out = all;
+	*n = evictable;
 	return 0;
 }
 
@@ -274,6 +313,7 @@ static void evict(rd_route *rr)
 	cached *all;
 	size_t n;
 	uint64_t total;
+	uint64_t t0 = rd_now_ms();
 	if (scan(rr, &all, &n, &total) < 0) {
 		pthread_mutex_lock(&rr->lock);
 		rr->evicting = 0;
@@ -282,25 +322,23 @@ static void evict(rd_route *rr)
 	}
 	uint64_t budget = rr->cfg->cache_bytes;
 	uint64_t target = total > budget ? budget - budget / 10 : total;
-	if (n)
-		qsort(all, n, sizeof *all, by_atime);
 	uint64_t evicted = 0;
 	for (size_t i = 0; i < n && total > target; i++) {
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof path, "%s/%s", rr->obj, all[i].name);
-		if (unlink(path) == 0) {
-			total -= all[i].bytes;
+		if (unlink(path) == 0)
 			evicted++;
-		}
+		else if (errno != ENOENT) /* ENOENT: another process evicted it meanwhile */
+			continue;
+		total -= all[i].bytes;
 	}
 	free(all);
 	atomic_fetch_add(&rd.stats.evictions, evicted);
 	rd_evicted_by_thread += evicted;
-	log_debug("read route %s: scanned the cache: %zu objects, %llu bytes", rr->cfg->local, n,
-		  (unsigned long long)total);
 	/* What other threads added while we scanned is not in total: keep it. */
 	pthread_mutex_lock(&rr->lock);
-	rr->used = total + rr->since_scan;
+	uint64_t meanwhile = rr->since_scan;
+	rr->used = total + meanwhile;
 	rr->used_known = 1;
 	rr->evicting = 0;
 	if (rr->usage) {
@@ -308,13 +346,15 @@ static void evict(rd_route *rr)
 		atomic_store(&rr->usage->valid, 1);
 	}
 	pthread_mutex_unlock(&rr->lock);
-	if (evicted)
-		log_debug("read route %s: evicted %llu objects, %llu bytes cached", rr->cfg->local,
-			  (unsigned long long)evicted, (unsigned long long)total);
+	log_debug("read route %s: scanned the cache in %llu ms: %zu objects, %llu evicted, %llu "
+		  "bytes left, %llu bytes added meanwhile", rr->cfg->local,
+		  (unsigned long long)(rd_now_ms() - t0), n, (unsigned long long)evicted,
+		  (unsigned long long)total, (unsigned long long)meanwhile);
 }
 
-void rd_cache_added(rd_route *rr, uint64_t bytes)
+void rd_cache_added(rd_route *rr, uint64_t size)
 {
+	uint64_t bytes = rd_cache_bytes(size);
 	uint64_t budget = rr->cfg->cache_bytes;
 	pthread_mutex_lock(&rr->lock);
 	if (!rr->usage_tried) {

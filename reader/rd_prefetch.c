@@ -244,7 +244,7 @@ static int warm_entry(void *arg, const s3_list_entry *e)
 	rd_route *rr = w->run->rr;
 	if (e->is_prefix || strlen(e->key) <= w->prefix_len || e->size > rr->cfg->whole_max)
 		return 0;
-	if (e->size > w->budget_left)
+	if (rd_cache_bytes(e->size) > w->budget_left)
 		return 1; /* the budget is full: stop listing */
 	struct stat st = { .st_size = (off_t)e->size, .st_mtim = { .tv_sec = e->mtime } };
 	/* Waits for room rather than dropping: warming is the point of `all`. */
@@ -256,7 +256,7 @@ static int warm_entry(void *arg, const s3_list_entry *e)
 		}
 		usleep(100 * 1000);
 	}
-	w->budget_left -= e->size;
+	w->budget_left -= rd_cache_bytes(e->size);
 	w->queued++;
 	return 0;
 }

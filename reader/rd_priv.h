@@ -126,8 +126,16 @@ int rd_fetch_for_agent(rd_route *rr, const char *key, const char *etag, const st
 		       uint64_t *got, int *fetched, char *why, size_t whylen);
 /* Objects the calling thread has evicted so far (for the agent's replies). */
 extern _Thread_local uint64_t rd_evicted_by_thread;
-/* Accounts bytes added to obj/ and evicts least recently used files beyond the budget. */
-void rd_cache_added(rd_route *rr, uint64_t bytes);
+/* Accounts an object of size bytes added to obj/ and evicts least recently used files
+ * beyond the budget. */
+void rd_cache_added(rd_route *rr, uint64_t size);
+/* The memory an object of size bytes holds in the cache, as the budget counts it: tmpfs
+ * allocates whole pages, and scans count st_blocks. Counted by size, a million 100-byte
+ * objects would have held 4 GiB against a 100 MiB budget. */
+static inline uint64_t rd_cache_bytes(uint64_t size)
+{
+	return (size + 4095) & ~(uint64_t)4095;
+}
 
 /* Large objects (rd_lazy.c): opens the background-filled copy. Returns a read-only fd and
  * a handle, or -errno. */
