@@ -224,7 +224,7 @@ static int serve(int ls, const char *path, const struct stat *bound, uint32_t id
 				close(sock);
 			} else if (sock >= 0) {
 				atomic_fetch_add(&agent.active, 1);
-				if (thread_start(NULL, 0, serve_conn, (void *)(intptr_t)sock) != 0) {
+				if (thread_start(NULL, 0, "rws-agent-conn", serve_conn, (void *)(intptr_t)sock) != 0) {
 					close(sock);
 					atomic_fetch_sub(&agent.active, 1);
 				}

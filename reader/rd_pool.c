@@ -60,7 +60,7 @@ static unsigned max_threads(void)
 /* One more worker. Caller holds pool.lock. */
 static int add_thread(void)
 {
-	int rc = thread_start(NULL, 256 * 1024, worker, NULL);
+	int rc = thread_start(NULL, 256 * 1024, "rws-fetch", worker, NULL);
 	if (rc == 0)
 		pool.threads++;
 	return rc;

@@ -432,7 +432,7 @@ int up_prepare(up_route *ur)
 	pthread_mutex_unlock(&up.lock);
 	if (start_recovery) {
 		/* What a dead process left here is uploaded by the next one, in the background. */
-		if (thread_start(NULL, 0, recover_thread, ur) != 0) {
+		if (thread_start(NULL, 0, "rws-recover", recover_thread, ur) != 0) {
 			log_warn("write route %s: cannot start spool recovery", ur->cfg->local);
 			pthread_mutex_lock(&up.lock);
 			up.recovering--;

@@ -89,7 +89,7 @@ static int put_multipart(const up_route *ur, const s3_api *api, s3_client *c, co
 	pthread_t threads[64];
 	unsigned started = 0;
 	for (; started < helpers && started < 64 && (int)started + 1 < m.nparts; started++)
-		if (thread_start(&threads[started], 0, part_worker, &m) != 0)
+		if (thread_start(&threads[started], 0, "rws-upload-part", part_worker, &m) != 0)
 			break;
 	part_worker(&m);
 	for (unsigned i = 0; i < started; i++)
@@ -322,7 +322,7 @@ void up_enqueue(up_file *f)
 		up.queue = f;
 	up.queue_tail = f;
 	if (up.workers < max_workers() && up.workers <= up.busy) {
-		if (thread_start(NULL, 0, worker, NULL) == 0)
+		if (thread_start(NULL, 0, "rws-upload", worker, NULL) == 0)
 			up.workers++;
 	}
 	pthread_cond_broadcast(&up.changed);

@@ -1002,6 +1002,24 @@ def test_python_data_calls_on_lazy_file(tree, route, scripts, tmp_path):
     assert f"whole {tree.sha[HUGE]}".encode() in rt.stdout
 
 
+# Reads argv[1] fully, then prints the names of the process's threads, one per line.
+THREAD_NAMES = r"""
+import glob, sys
+open(sys.argv[1], "rb").read()
+for p in sorted(glob.glob("/proc/self/task/*/comm")):
+    print(open(p).read().strip())
+"""
+
+
+def test_threads_are_named(tree, route):
+    """rwsplit's threads in the program carry names of their own (top -H, perf): reading a
+    lazily filled object starts the fetch pool, whose threads are called rws-fetch."""
+    res = expect_ok(route.run([sys.executable, "-c", THREAD_NAMES, route.path(HUGE)]))
+    names = res.stdout.decode().split()
+    # The program's own threads keep theirs: the main thread is still called like the program.
+    assert "rws-fetch" in names and names[0] == Path(sys.executable).name[:15], names
+
+
 def test_os_walk_and_fwalk(tree, route, scripts):
     same(tree.root, route, lambda root: py(scripts / "os_walk.py", root))
 

@@ -667,6 +667,16 @@ def test_shell_append_twice(wr, boto):
     assert_spool_clean(wr.spool)
 
 
+def test_upload_thread_is_named(wr, boto):
+    """The upload of a closed file runs on a thread called rws-upload (top -H, perf)."""
+    script = ("import glob, sys\n"
+              "open(sys.argv[1], 'w').write('x')\n"
+              "print(*sorted(open(p).read().strip() for p in glob.glob('/proc/self/task/*/comm')))")
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.path("named.txt")]))
+    assert "rws-upload" in res.stdout.decode().split(), res.stdout
+    assert_objects(boto, wr.bucket, {wr.key("named.txt"): b"x"})
+
+
 def test_python_open_modes(wr, boto, mc):
     """open('w'), 'wb', 'x' (and 'x' again: EEXIST), 'a' and 'r+b' on objects that exist
     only in the store (copied into the spool first), and truncating 'w' over one."""
