@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "reader/rd_agent.h"
@@ -43,13 +43,6 @@ static struct {
 	atomic_int active;       /* open connections */
 	atomic_uint_fast64_t last_ms; /* when the last connection ended */
 } agent;
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 static int send_all(int sock, const void *buf, size_t len)
 {
@@ -194,7 +187,7 @@ static void *serve_conn(void *arg)
 	free(buf);
 	free(out);
 	close(sock);
-	atomic_store(&agent.last_ms, now_ms());
+	atomic_store(&agent.last_ms, clock_ms());
 	atomic_fetch_sub(&agent.active, 1);
 	return NULL;
 }
@@ -215,7 +208,7 @@ static int still_ours(const char *path, const struct stat *bound)
 
 static int serve(int ls, const char *path, const struct stat *bound, uint32_t idle_ms)
 {
-	atomic_store(&agent.last_ms, now_ms());
+	atomic_store(&agent.last_ms, clock_ms());
 	for (;;) {
 		struct pollfd p = { .fd = ls, .events = POLLIN };
 		if (poll(&p, 1, 1000) > 0) {
@@ -235,7 +228,7 @@ static int serve(int ls, const char *path, const struct stat *bound, uint32_t id
 			return 0;
 		}
 		if (atomic_load(&agent.active) == 0 &&
-		    now_ms() - atomic_load(&agent.last_ms) >= idle_ms) {
+		    clock_ms() - atomic_load(&agent.last_ms) >= idle_ms) {
 			log_debug("agent: idle; exiting");
 			unlink(path);
 			return 0;

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "reader/rd_agent.h"
 #include "reader/rd_priv.h"
@@ -313,7 +314,7 @@ static void evict(rd_route *rr)
 	cached *all;
 	size_t n;
 	uint64_t total;
-	uint64_t t0 = rd_now_ms();
+	uint64_t t0 = clock_ms();
 	if (scan(rr, &all, &n, &total) < 0) {
 		pthread_mutex_lock(&rr->lock);
 		rr->evicting = 0;
@@ -348,7 +349,7 @@ static void evict(rd_route *rr)
 	pthread_mutex_unlock(&rr->lock);
 	log_debug("read route %s: scanned the cache in %llu ms: %zu objects, %llu evicted, %llu "
 		  "bytes left, %llu bytes added meanwhile", rr->cfg->local,
-		  (unsigned long long)(rd_now_ms() - t0), n, (unsigned long long)evicted,
+		  (unsigned long long)(clock_ms() - t0), n, (unsigned long long)evicted,
 		  (unsigned long long)total, (unsigned long long)meanwhile);
 }
 

@@ -60,9 +60,3 @@ void rd_stamp_touch(const char *stamp)
 	}
 }
 
-uint64_t rd_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}

@@ -89,8 +89,6 @@ int rd_store_list(rd_route *rr, const char *prefix, const char *delimiter, s3_li
 /* The object key of route-relative rest (a file) into key. Returns 0 or -ENAMETOOLONG. */
 int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap);
 
-uint64_t rd_now_ms(void);
-
 /* Stamps: files whose modification time says when something was last done. Whether stamp
  * exists and was touched less than ttl_ms ago (wall clock, as the kernel stamps files). */
 int rd_stamp_fresh(const char *stamp, uint32_t ttl_ms);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -268,7 +269,7 @@ static void remember(rd_route *rr, const char *dir)
 		l->order_loaded = 0;
 	}
 	if (l)
-		l->at_ms = rd_now_ms();
+		l->at_ms = clock_ms();
 	pthread_mutex_unlock(&rr->lock);
 }
 
@@ -316,7 +317,7 @@ static int known_fresh(rd_route *rr, const char *dir)
 {
 	pthread_mutex_lock(&rr->lock);
 	rd_listed *known = rd_listed_find(rr, dir);
-	int fresh = known && rd_now_ms() - known->at_ms < rr->cfg->listing_ttl_ms;
+	int fresh = known && clock_ms() - known->at_ms < rr->cfg->listing_ttl_ms;
 	pthread_mutex_unlock(&rr->lock);
 	return fresh;
 }

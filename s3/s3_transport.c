@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
 #include "s3/s3_xml.h"
@@ -272,7 +273,6 @@ static size_t on_upload(char *buf, size_t size, size_t n, void *arg)
 	return want;
 }
 
-static uint64_t now_ms(void);
 
 /* curl's own low-speed check averages over several seconds, so a transfer that stops dead
  * would only fail well after stall_timeout: measure the time since bytes last moved. */
@@ -286,7 +286,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		a->cancelled = 1;
 		return 1;
 	}
-	uint64_t moved = (uint64_t)dlnow + (uint64_t)ulnow, now = now_ms();
+	uint64_t moved = (uint64_t)dlnow + (uint64_t)ulnow, now = clock_ms();
 	if (moved != a->moved || !a->moved_at_ms) {
 		a->moved = moved;
 		a->moved_at_ms = now;
@@ -543,19 +543,12 @@ static int retryable_curl(CURLcode cc)
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Exponential backoff with equal jitter: half the step is fixed, half random. */
 static uint64_t backoff_ms(int attempt_no)
 {
 	static _Thread_local unsigned seed;
 	if (!seed)
-		seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)&seed;
+		seed = (unsigned)clock_ms() ^ (unsigned)(uintptr_t)&seed;
 	uint64_t step = BACKOFF_BASE_MS << (attempt_no < 16 ? attempt_no - 1 : 15);
 	if (step > BACKOFF_CAP_MS)
 		step = BACKOFF_CAP_MS;
@@ -655,7 +648,7 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 	if (rc < 0)
 		return rc;
 
-	uint64_t deadline = now_ms() + st->retry_time_ms;
+	uint64_t deadline = clock_ms() + st->retry_time_ms;
 	char url[16384];
 	char curlerr[CURL_ERROR_SIZE];
 	for (int n = 1;; n++) {
@@ -677,7 +670,7 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 			pool_put(c, h);
 			return rc;
 		}
-		uint64_t t0 = now_ms();
+		uint64_t t0 = clock_ms();
 		CURLcode cc = curl_easy_perform(h);
 		int flush_err = flush_batch(&a);
 		if (flush_err && !a.local_err)
@@ -693,13 +686,13 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 		req->status = a.status;
 		log_debug("%s %s/%s -> %d (%s) %llums", req->method, req->bucket ? req->bucket : "",
 			  req->key ? req->key : "", a.status, rc ? e->code : "ok",
-			  (unsigned long long)(now_ms() - t0));
+			  (unsigned long long)(clock_ms() - t0));
 		if (rc == 0 || !retry || atomic_load(&shutting_down))
 			return rc;
 		if ((uint32_t)n >= st->max_attempts)
 			break;
 		uint64_t wait = backoff_ms(n);
-		if (now_ms() + wait >= deadline)
+		if (clock_ms() + wait >= deadline)
 			break;
 		log_info("retrying %s %s/%s after %s (attempt %d)", req->method,
 			 req->bucket ? req->bucket : "", req->key ? req->key : "", e->code, n);
