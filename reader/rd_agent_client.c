@@ -360,13 +360,15 @@ static void handoff_count(void)
 }
 
 /* Packs the request into msg (cap bytes) and finds this thread's connection. Returns 0,
- * RD_AGENT_NONE or -errno. */
+ * RD_AGENT_NONE or -errno with why (whylen bytes) filled. */
 static int request(const rd_agent_req *req, const char *const strings[4], char *msg,
-		   size_t cap, long *len, struct conn **c)
+		   size_t cap, long *len, struct conn **c, char *why, size_t whylen)
 {
 	*len = rd_agent_req_pack(msg, cap, req, strings);
-	if (*len < 0)
+	if (*len < 0) {
+		snprintf(why, whylen, "%s", strerror((int)-*len));
 		return (int)*len;
+	}
 	return conn_fd(c) < 0 ? RD_AGENT_NONE : 0;
 }
 
@@ -379,9 +381,7 @@ static int call(const rd_agent_req *req, const char *const strings[4], int fd,
 	long mlen;
 	struct conn *c;
 	memset(r, 0, sizeof *r);
-	int rc = request(req, strings, msg, sizeof msg, &mlen, &c);
-	if (rc < 0)
-		snprintf(why, whylen, "%s", strerror(-rc));
+	int rc = request(req, strings, msg, sizeof msg, &mlen, &c, why, whylen);
 	if (rc != 0)
 		return rc;
 	if (send_req(c->fd, msg, (size_t)mlen, fd) < 0 ||
@@ -439,7 +439,7 @@ int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
 	long mlen;
 	struct conn *c;
 	const char *strings[4] = { st->name, bucket, prefix, delimiter };
-	int rc = request(&req, strings, msg, RD_AGENT_MSG_MAX, &mlen, &c);
+	int rc = request(&req, strings, msg, RD_AGENT_MSG_MAX, &mlen, &c, why, whylen);
 	if (rc != 0 || send_req(c->fd, msg, (size_t)mlen, -1) < 0) {
 		if (rc == 0) {
 			conn_drop(c);
