@@ -76,34 +76,35 @@ def make_data(root, nfiles, seed=7):
         p.write_bytes(rng.randbytes(rng.randint(80_000, 140_000)))
 
 
+def perf_report(data, limit, sort, *extra, children=False):
+    """perf report of data, sorted by sort, entries above limit percent, call graphs off;
+    self time unless children. The text without blank lines."""
+    p = subprocess.run(["perf", "report", "-i", str(data),
+                        "--children" if children else "--no-children", "-g", "none", "-q",
+                        "--percent-limit", limit, "--sort", sort, *extra],
+                       capture_output=True, text=True, timeout=300)
+    return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
+
+
 def perf_record(env, cmd, work):
     data = work / "perf.data"
     subprocess.run(["perf", "record", "-q", "-F", "999", "-g", "-o", str(data), "--",
                     "bash", "-c", cmd], env=env, check=True, capture_output=True, timeout=600)
-
-    def report(*keys):
-        p = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "-g", "none",
-                            "-q", "--percent-limit", "0.7", *keys],
-                           capture_output=True, text=True, timeout=300)
-        return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
-    return report("--sort", "comm,dso"), report("--sort", "comm,dso,sym")
+    return perf_report(data, "0.7", "comm,dso"), perf_report(data, "0.7", "comm,dso,sym")
 
 
 def perf_children(env, argv, data):
     """perf record -g of argv; the inclusive (children) view of symbols above 3%."""
     subprocess.run(["perf", "record", "-q", "-F", "999", "-g", "-o", str(data), "--", *argv],
                    env=env, check=True, capture_output=True, timeout=600)
-    p = subprocess.run(["perf", "report", "-i", str(data), "--children", "-g", "none", "-q",
-                        "--percent-limit", "3", "--sort", "sym"],
-                       capture_output=True, text=True, timeout=300)
-    return "\n".join(line.rstrip() for line in p.stdout.splitlines() if line.strip())
+    return perf_report(data, "3", "sym", children=True)
 
 
 def perf_machine(env, argv, data, window=None):
     """perf record -a -g (every CPU) while argv runs. Returns (wall seconds, argv's stdout,
-    the share of all samples per thread name, the same per thread name and DSO). window:
-    a function of (start, end, stdout) wall-clock stamps giving the (from, to) stamps to
-    report on, else the whole run."""
+    the share of all samples per thread name, the same per thread name, DSO and symbol).
+    window: a function of argv's stdout giving the (from, to) wall-clock stamps to report
+    on, else the whole run."""
     t0 = time.time()
     p = subprocess.run(["perf", "record", "-q", "-a", "-F", "999", "-g", "-o", str(data), "--",
                         *argv], env=env, capture_output=True, text=True, timeout=900)
@@ -112,16 +113,16 @@ def perf_machine(env, argv, data, window=None):
         raise RuntimeError(f"{argv[0]} failed under perf: {p.stderr[-500:]}")
     extra = []
     if window:
-        lo, hi = window(t0, t1, p.stdout)
+        lo, hi = window(p.stdout)
         extra = ["--time", f"{max(0.0, 100 * (lo - t0) / (t1 - t0)):.1f}%-"
                            f"{min(100.0, 100 * (hi - t0) / (t1 - t0)):.1f}%"]
+    return (t1 - t0, p.stdout, perf_report(data, "1", "comm", *extra),
+            perf_report(data, "1.5", "comm,dso,sym", *extra))
 
-    def report(sort, limit):
-        r = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "-g", "none",
-                            "-q", "--percent-limit", limit, "--sort", sort, *extra],
-                           capture_output=True, text=True, timeout=300)
-        return "\n".join(line.rstrip() for line in r.stdout.splitlines() if line.strip())
-    return t1 - t0, p.stdout, report("comm", "1"), report("comm,dso,sym", "1.5")
+
+def save_result(stdout):
+    """bench/checkpoint_child.py's JSON line: its stamps and step durations."""
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def smaps_kinds(pid):
@@ -237,8 +238,8 @@ def machine_profiles_ckpt(env, work):
         argv = [sys.executable, str(child), "save", dest, "--src", str(src),
                 "--warm", str(total * 5 // 4), "--warm-dir", str(work)]
 
-        def window(t0, t1, out):
-            got = json.loads(out.strip().splitlines()[-1])
+        def window(out):
+            got = save_result(out)
             return got["t_close"] - got["save_s"], got["t_close"]
         common.drop_caches()
         runs[name] = perf_machine(run_env, argv, work / "perf-ckpt.data", window)
@@ -295,7 +296,7 @@ def ckpt_section(ckpt, shown):
             "threads in the same process, MinIO is `minio`, writeback `kworker/…`.", ""]
 
     def what(wall, out):
-        got = json.loads(out.strip().splitlines()[-1])
+        got = save_result(out)
         return (f"save {got['save_s']:.3f} s: open {got['open_s']:.3f}, write "
                 f"{got['write_s']:.3f}, close {got['close_s']:.3f}; {wall:.2f} s under perf")
     return body + machine_lines(runs, what) + [
