@@ -18,9 +18,12 @@ S3_LDLIBS      := $(shell pkg-config --libs libcurl libxml-2.0 libcrypto 2>/dev/
 
 # The modules below preload/ know nothing of interposition; the CLI and the unit tests link
 # the same objects through one static archive.
-LIGHT_SRC   := $(wildcard common/*.c config/*.c router/*.c reader/*.c uploader/*.c) s3/s3_dl.c
+# The write routes' engine runs in `rwsplit agent --tree` only, never in a preloaded process.
+ENGINE_SRC  := uploader/up_engine.c uploader/up_journal.c uploader/up_put.c uploader/up_reconcile.c
+LIGHT_SRC   := $(filter-out $(ENGINE_SRC),$(wildcard common/*.c config/*.c router/*.c reader/*.c \
+               uploader/*.c)) s3/s3_dl.c
 S3_SRC      := $(filter-out s3/s3_dso.c s3/s3_dl.c,$(wildcard s3/*.c))
-CORE_SRC    := $(LIGHT_SRC) $(S3_SRC)
+CORE_SRC    := $(LIGHT_SRC) $(ENGINE_SRC) $(S3_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)

@@ -20,10 +20,13 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "reader/rd_agent.h"
+#include "uploader/up_engine.h"
+#include "uploader/up_wire.h"
 
 static const char agent_usage[] =
 	"usage: rwsplit agent [-c CONFIG] --socket PATH [--idle DURATION] [--digest SHA256]\n"
 	"                     [--foreground]\n"
+	"       rwsplit agent [-c CONFIG] --tree ROUTE_PATH [--digest SHA256] [--foreground]\n"
 	"\n"
 	"The fetch agent: downloads objects into the read cache (and serves the LISTs and\n"
 	"ranged GETs of read routes) for every preloaded process on this node that uses the\n"
@@ -32,7 +35,15 @@ static const char agent_usage[] =
 	"for it exits. The library starts it when [global] agent is on (the default); there\n"
 	"is no need to run it by hand.\n"
 	"\n"
+	"With --tree, the agent of one write route instead: it creates the route's directory\n"
+	"if needed, watches it (inotify) and keeps s3 in sync with it: closed files are\n"
+	"uploaded, renames and deletions mirrored, files kept open uploaded every\n"
+	"snapshot_interval, and objects that are only in the store shown as placeholders that\n"
+	"preloaded processes download on first open. It listens on an abstract UNIX socket\n"
+	"named after the route and exits once idle with nothing left to upload.\n"
+	"\n"
 	"  -c, --config FILE   config (default $RWSPLIT_CONFIG)\n"
+	"      --tree PATH     serve the write route whose local path is PATH\n"
 	"      --socket PATH   UNIX socket to listen on (created; replaced if stale)\n"
 	"      --idle DURATION exit after this long without connections (default 1m)\n"
 	"      --digest SHA256 exit with status 78 unless the config's text has this SHA-256\n"
@@ -236,6 +247,62 @@ static int serve(int ls, const char *path, const struct stat *bound, uint32_t id
 	}
 }
 
+/* Leaves the starting process once listening: it may connect at once. */
+static int detach(void)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "rwsplit agent: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") < 0)
+		log_debug("agent: chdir /: %s", strerror(errno));
+	return 0;
+}
+
+/* rwsplit agent --tree: the engine of one write route (uploader/up_engine.h). */
+static int tree_agent(const char *config, const char *digest, const char *tree, int foreground)
+{
+	int status;
+	cfg *c = cli_load_config("agent", config, &status);
+	if (!c)
+		return status;
+	if (digest && strcmp(digest, c->digest) != 0) {
+		fprintf(stderr, "rwsplit agent: %s changed since the process that started this "
+			"agent read it\n", c->path);
+		cfg_free(c);
+		return EXIT_CONFIG;
+	}
+	const cfg_route *r = NULL;
+	for (size_t i = 0; i < c->nroutes; i++)
+		if (c->routes[i].mode == CFG_WRITE && strcmp(c->routes[i].local, tree) == 0)
+			r = &c->routes[i];
+	if (!r) {
+		fprintf(stderr, "rwsplit agent: %s has no write route %s\n", c->path, tree);
+		cfg_free(c);
+		return EXIT_USAGE;
+	}
+	cli_use_linked_client();
+	struct sockaddr_un a;
+	socklen_t alen = up_socket_addr(r, &a);
+	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, alen) < 0 || listen(ls, 256) < 0) {
+		int e = errno;
+		fprintf(stderr, "rwsplit agent: write route %s: %s\n", tree,
+			e == EADDRINUSE ? "its agent is already running" : strerror(e));
+		cfg_free(c);
+		return e == EADDRINUSE ? EXIT_TEMPFAIL : EXIT_OSERR;
+	}
+	log_debug("agent: keeping %s in sync with s3://%s/%s (pid %d)", tree, r->bucket,
+		  r->prefix, (int)getpid());
+	/* Detached only once the tree is taken over, so the starter learns of a failure. */
+	long left = up_engine_run(c, r, ls, 0, foreground ? NULL : detach);
+	_exit(left < 0 ? EXIT_TEMPFAIL : 0);
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -244,10 +311,11 @@ int cmd_agent(int argc, char **argv)
 		{ "idle", required_argument, NULL, 'i' },
 		{ "digest", required_argument, NULL, 'd' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "tree", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *path = NULL, *digest = NULL;
+	const char *config = NULL, *path = NULL, *digest = NULL, *tree = NULL;
 	uint32_t idle_ms = 60 * 1000;
 	int foreground = 0, ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -256,6 +324,7 @@ int cmd_agent(int argc, char **argv)
 		case 'S': path = optarg; break;
 		case 'd': digest = optarg; break;
 		case 'f': foreground = 1; break;
+		case 't': tree = optarg; break;
 		case 'i':
 			if (cfg_parse_duration(optarg, &idle_ms) < 0) {
 				fprintf(stderr, "rwsplit agent: bad --idle '%s'\n", optarg);
@@ -267,6 +336,8 @@ int cmd_agent(int argc, char **argv)
 		}
 	}
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (optind == argc && tree && !path)
+		return tree_agent(config, digest, tree, foreground);
 	if (optind != argc || !path || strlen(path) >= sizeof a.sun_path) {
 		fputs(agent_usage, stderr);
 		return EXIT_USAGE;
@@ -298,18 +369,9 @@ int cmd_agent(int argc, char **argv)
 		return EXIT_OSERR;
 	}
 	umask(old);
-	if (!foreground) {
-		pid_t pid = fork();
-		if (pid < 0) {
-			fprintf(stderr, "rwsplit agent: fork: %s\n", strerror(errno));
-			unlink(path);
-			return EXIT_OSERR;
-		}
-		if (pid > 0)
-			_exit(0); /* listening already: the starter may connect */
-		setsid();
-		if (chdir("/") < 0)
-			log_debug("agent: chdir /: %s", strerror(errno));
+	if (!foreground && detach() < 0) {
+		unlink(path);
+		return EXIT_OSERR;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	log_debug("agent: serving %s (pid %d)", path, (int)getpid());

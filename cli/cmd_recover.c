@@ -1,41 +1,65 @@
-/* rwsplit recover: upload what processes that died left in the write routes' spools. */
+/* rwsplit recover: bring the store in line with every write route's tree when no agent
+ * does (after a node or pod restart), or wait for the agent that does. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
-#include "uploader/up.h"
+#include "common/log.h"
+#include "uploader/up_engine.h"
+#include "uploader/up_wire.h"
 
 static const char recover_usage[] =
-	"usage: rwsplit recover [-c CONFIG] [--spool DIR]\n"
+	"usage: rwsplit recover [-c CONFIG]\n"
 	"\n"
-	"Uploads the files that processes which died (killed, crashed, or out of time to drain\n"
-	"at exit) left in the spool of every write route of CONFIG (default $RWSPLIT_CONFIG),\n"
-	"or in DIR instead of the configured spool. A spool directory whose process is still\n"
-	"running is never touched. Files are deleted from the spool only once the store has\n"
-	"confirmed them.\n"
+	"Uploads what the tree of every write route of CONFIG (default $RWSPLIT_CONFIG) holds\n"
+	"and the store lacks, and mirrors the renames and deletions made while no agent was\n"
+	"watching (after a node or pod restart, or a killed agent), using the route's journal\n"
+	"in its spool. When the route's agent is running, waits for it to finish instead.\n"
+	"Multipart uploads a dead agent left are aborted.\n"
 	"\n"
 	"  -c, --config FILE  path-routing config\n"
-	"      --spool DIR    spool directory to recover instead of the configured one\n"
 	"  -h, --help         this text\n"
-	"exit status: 0 when nothing is left, 75 when some files could not be uploaded (they\n"
-	"  stay in the spool; run again later), 78 bad config.\n";
+	"exit status: 0 when everything is in the store, 75 when some files could not be\n"
+	"  uploaded (they stay in the tree; run again later), 78 bad config.\n";
+
+/* Asks a running agent to drain. Returns files left, or -1 when there is no agent. */
+static long drain_agent(const cfg_route *r)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a;
+	socklen_t len = up_socket_addr(r, &a);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || !up_peer_is_us(fd)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char msg[sizeof(up_req) + 1] = { 0 };
+	up_req q = { .op = UP_DRAIN, .timeout_ms = r->drain_timeout_ms };
+	memcpy(msg, &q, sizeof q);
+	up_reply rep;
+	long left = -1;
+	if (send(fd, msg, sizeof msg, MSG_NOSIGNAL) == (ssize_t)sizeof msg &&
+	    recv(fd, &rep, sizeof rep, 0) == (ssize_t)sizeof rep)
+		left = (long)rep.pending;
+	close(fd);
+	return left;
+}
 
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
-		{ "spool", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *spool = NULL;
+	const char *config = NULL;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
-		case 'S': spool = optarg; break;
 		case 'h': fputs(recover_usage, stdout); return 0;
 		default: fputs(recover_usage, stderr); return EXIT_USAGE;
 		}
@@ -49,21 +73,29 @@ int cmd_recover(int argc, char **argv)
 	if (!c)
 		return status;
 	cli_use_linked_client();
-	if (up_init(c, NULL) < 0) {
-		cfg_free(c);
-		return EXIT_OSERR;
+	long left = 0;
+	status = 0;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		const cfg_route *r = &c->routes[i];
+		if (r->mode != CFG_WRITE)
+			continue;
+		long n = drain_agent(r);
+		if (n < 0)
+			n = up_engine_run(c, r, -1, 1, NULL);
+		if (n < 0) {
+			fprintf(stderr, "rwsplit recover: write route %s: %s\n", r->local,
+				strerror((int)-n));
+			status = EXIT_TEMPFAIL;
+		} else {
+			left += n;
+		}
 	}
-	long left = up_recover(c, spool);
-	if (left < 0) {
-		fprintf(stderr, "rwsplit recover: %s\n", strerror((int)-left));
-		status = EXIT_OSERR;
-	} else if (left > 0) {
+	if (left > 0) {
 		fprintf(stderr, "rwsplit recover: %ld file%s could not be uploaded and stay in the "
-			"spool\n", left, left == 1 ? "" : "s");
+			"tree\n", left, left == 1 ? "" : "s");
 		status = EXIT_TEMPFAIL;
-	} else {
+	} else if (status == 0) {
 		printf("rwsplit recover: nothing left to upload\n");
-		status = 0;
 	}
 	cfg_free(c);
 	return status;

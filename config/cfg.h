@@ -59,6 +59,8 @@ typedef struct cfg_route {
 	uint32_t upload_delay_ms;    /* default 100 ms; a closed file waits this long to be
 				      * uploaded, so that a temp file renamed or removed right
 				      * after its close is never uploaded under its temp name */
+	uint32_t snapshot_interval_ms; /* default 30 s; a file kept open for writing is
+				      * uploaded this often while it changes (0: only at close) */
 	int line;
 } cfg_route;
 

@@ -109,6 +109,8 @@ static const struct key write_keys[] = {
 	{ .name = "drain_timeout", .type = V_DURATION, FIELD(cfg_route, drain_timeout_ms) },
 	{ .name = "upload_delay", .type = V_DURATION, FIELD(cfg_route, upload_delay_ms),
 	  .max = 60 * 1000 },
+	{ .name = "snapshot_interval", .type = V_DURATION,
+	  FIELD(cfg_route, snapshot_interval_ms) },
 	{ .name = NULL },
 };
 
@@ -365,6 +367,7 @@ void cfg_route_init(cfg_route *r, enum cfg_mode mode)
 		r->part_concurrency = 4;
 		r->drain_timeout_ms = 10 * 60 * 1000;
 		r->upload_delay_ms = 100;
+		r->snapshot_interval_ms = 30 * 1000;
 	}
 }
 

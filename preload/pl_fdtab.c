@@ -71,8 +71,6 @@ void pl_fd_unref(pl_fd *e)
 		return;
 	if (e->lazy)
 		rd_file_release(e->lazy);
-	if (e->spool)
-		up_release(e->spool); /* the last close queues the upload */
 	free(e->rest);
 	free(e);
 }

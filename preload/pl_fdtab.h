@@ -10,9 +10,8 @@
 
 #include "config/cfg.h"
 #include "reader/rd.h"
-#include "uploader/up.h"
 
-enum pl_fd_kind { PL_FD_FILE, PL_FD_DIR, PL_FD_SPOOL };
+enum pl_fd_kind { PL_FD_FILE, PL_FD_DIR };
 
 /* One open routed file or directory, shared by every fd that dup() made from it. */
 typedef struct pl_fd {
@@ -26,7 +25,6 @@ typedef struct pl_fd {
 	ino_t ino;
 	struct timespec mtime; /* the object's, reported as mtime and ctime */
 	rd_file *lazy;       /* non-NULL for an object filled in the background; a reference */
-	up_file *spool;      /* PL_FD_SPOOL: the file being written; one reference */
 } pl_fd;
 
 extern _Atomic(pl_fd *) *pl_fdtab;

@@ -19,7 +19,7 @@
 #include "preload/pl_shim.h"
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
-#include "uploader/up.h"
+#include "preload/pl_write.h"
 
 /* opendir and scandir read the shadow directory of a routed path, listed first. */
 PL_EXPORT DIR *opendir(const char *path)
@@ -96,11 +96,17 @@ PL_EXPORT int chdir(const char *path)
 	}
 	if (r < 0)
 		return pl_ret(r, saved);
-	if (pl_in_vfork_child()) {
-		if (t.route->mode == CFG_WRITE)
-			return pl_ret(-ENOTSUP, saved);
-		return pl_ret(chdir_in_vfork_child(&t, shadow, sizeof shadow), saved);
+	if (t.route->mode == CFG_WRITE) {
+		/* A real directory: the kernel's cwd is the route path itself. */
+		if (!pl_in_vfork_child())
+			pl_write_attach(&t);
+		int rc = PL_REAL(chdir)(path);
+		if (rc == 0 && !pl_in_vfork_child())
+			pl_cwd_changed();
+		return rc;
 	}
+	if (pl_in_vfork_child())
+		return pl_ret(chdir_in_vfork_child(&t, shadow, sizeof shadow), saved);
 	pl_path p;
 	int rc = pl_resolve_path(AT_FDCWD, path, 1, &p);
 	if (rc == 0)
@@ -170,7 +176,6 @@ static int routed_target(int *dirfd, const char **path, pl_target *t)
 	return r < 0 ? r : 1;
 }
 
-/* Runs op on a write route (read routes are read-only); returns its -errno or 0. */
 /* mkdir on a read route, as on a read-only mount: the kernel looks the name up first, so
  * an existing name is EEXIST (fio and `mkdir -p` accept only that) and a missing parent
  * ENOENT; only a new name gets EROFS. */
@@ -186,54 +191,38 @@ static int read_only_mkdir(const pl_target *t)
 	return rc == -ENOENT || rc == -ENOTDIR || rc == -EEXIST ? rc : -EROFS;
 }
 
-#define ROUTE_OP(t, read_rc, op) \
-	((t).route->mode == CFG_READ ? (read_rc) : (pl_enter(), rc_ = (op), pl_leave(), rc_))
-
-/* The common shape: route the path, then either the uploader or libc; on a read route the
- * call fails with read_rc. */
-#define ROUTED_OR(dirfd, path, read_rc, op, libc_call) \
+/* The common shape: route the path; a write route's tree is real, so libc gets the call
+ * (prepare, when set, runs first: a placeholder about to be changed is downloaded); on a
+ * read route the call fails with read_rc. */
+#define ROUTED_PREP(dirfd, path, read_rc, prepare, libc_call) \
 	do { \
 		pl_target t_; \
-		int saved_ = errno, rc_; \
+		int saved_ = errno; \
 		int dfd_ = (dirfd); \
 		const char *p_ = (path); \
 		int r_ = routed_target(&dfd_, &p_, &t_); \
 		if (r_ < 0) \
 			return pl_ret(r_, saved_); \
-		if (r_ == 0) \
-			return libc_call; \
-		return pl_ret(ROUTE_OP(t_, read_rc, op), saved_); \
+		if (r_ && t_.route->mode == CFG_READ) \
+			return pl_ret((read_rc), saved_); \
+		if (r_) { \
+			pl_write_attach(&t_); \
+			int prc_ = (prepare); \
+			if (prc_ < 0) \
+				return pl_ret(prc_, saved_); \
+		} \
+		return libc_call; \
 	} while (0)
-#define ROUTED(dirfd, path, op, libc_call) ROUTED_OR(dirfd, path, -EROFS, op, libc_call)
+#define ROUTED_OR(dirfd, path, read_rc, libc_call) \
+	ROUTED_PREP(dirfd, path, read_rc, 0, libc_call)
+#define ROUTED(dirfd, path, libc_call) ROUTED_OR(dirfd, path, -EROFS, libc_call)
+/* chmod and utimes of a placeholder would make its note look like data: download it. */
+#define FETCHED(dirfd, path, libc_call) \
+	ROUTED_PREP(dirfd, path, -EROFS, pl_in_vfork_child() ? 0 \
+		    : pl_write_prepare(&t_, dfd_, p_, 0), libc_call)
 
-/* chmod, chown and utimes of a write route's path: objects have no mode, owner or times of
- * their own, so these succeed when the path exists. */
-static int exists_only(const pl_target *t)
-{
-	struct stat st;
-	return up_stat(t->route, t->rest, &st);
-}
-
-/* truncate(path) under a write route: the object goes through the spool like any write. */
-static int truncate_object(const pl_target *t, off_t len)
-{
-	up_file *f = NULL;
-	int fd = up_open(t->route, t->rest, O_WRONLY, 0, &f);
-	if (fd < 0)
-		return fd;
-	int rc = ftruncate(fd, len) < 0 ? -errno : 0;
-	PL_REAL(close)(fd);
-	up_release(f);
-	return rc;
-}
-
-static int remove_object(const pl_target *t)
-{
-	int rc = up_unlink(t->route, t->rest);
-	return rc == -EISDIR ? up_rmdir(t->route, t->rest) : rc;
-}
-
-/* rename across the route boundary is EXDEV, so mv falls back to copy and delete. */
+/* rename across the route boundary is the kernel's business (EXDEV across filesystems);
+ * a read route takes no part. */
 static int rename_routed(int fromfd, const char *from, int tofd, const char *to, unsigned fl,
 			 int (*real)(int, const char *, int, const char *, unsigned))
 {
@@ -243,16 +232,13 @@ static int rename_routed(int fromfd, const char *from, int tofd, const char *to,
 	int rb = ra < 0 ? ra : routed_target(&tofd, &to, &b);
 	if (ra < 0 || rb < 0)
 		return pl_ret(ra < 0 ? ra : rb, saved);
-	if (!ra && !rb)
-		return real(fromfd, from, tofd, to, fl);
 	if ((ra && a.route->mode == CFG_READ) || (rb && b.route->mode == CFG_READ))
 		return pl_ret(-EROFS, saved);
-	if (!ra || !rb || a.route != b.route)
-		return pl_ret(-EXDEV, saved);
-	pl_enter();
-	int rc = up_rename(a.route, a.rest, b.rest, fl);
-	pl_leave();
-	return pl_ret(rc, saved);
+	if (ra)
+		pl_write_attach(&a);
+	if (rb)
+		pl_write_attach(&b);
+	return real(fromfd, from, tofd, to, fl);
 }
 
 static int real_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned fl)
@@ -267,7 +253,7 @@ static int real_renameat(int fromfd, const char *from, int tofd, const char *to,
 }
 
 /* The cache behind a read route's fd is shared with every process on the node: no changes
- * through it. (A write route's fd is a spool file: anything goes.) */
+ * through it. */
 #define REFUSE_FD(fd) \
 	do { \
 		pl_fd *e_ = pl_fd_get(fd); \
@@ -279,36 +265,32 @@ static int real_renameat(int fromfd, const char *from, int tofd, const char *to,
 
 PL_EXPORT int unlink(const char *path)
 {
-	ROUTED(AT_FDCWD, path, up_unlink(t_.route, t_.rest), PL_REAL(unlink)(p_));
+	ROUTED(AT_FDCWD, path, PL_REAL(unlink)(p_));
 }
 
 PL_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
-	ROUTED(dirfd, path,
-	       (flags & AT_REMOVEDIR) ? up_rmdir(t_.route, t_.rest) : up_unlink(t_.route, t_.rest),
-	       PL_REAL(unlinkat)(dfd_, p_, flags));
+	ROUTED(dirfd, path, PL_REAL(unlinkat)(dfd_, p_, flags));
 }
 
 PL_EXPORT int remove(const char *path)
 {
-	ROUTED(AT_FDCWD, path, remove_object(&t_), PL_REAL(remove)(p_));
+	ROUTED(AT_FDCWD, path, PL_REAL(remove)(p_));
 }
 
 PL_EXPORT int rmdir(const char *path)
 {
-	ROUTED(AT_FDCWD, path, up_rmdir(t_.route, t_.rest), PL_REAL(rmdir)(p_));
+	ROUTED(AT_FDCWD, path, PL_REAL(rmdir)(p_));
 }
 
 PL_EXPORT int mkdir(const char *path, mode_t mode)
 {
-	ROUTED_OR(AT_FDCWD, path, read_only_mkdir(&t_), up_mkdir(t_.route, t_.rest),
-		  PL_REAL(mkdir)(p_, mode));
+	ROUTED_OR(AT_FDCWD, path, read_only_mkdir(&t_), PL_REAL(mkdir)(p_, mode));
 }
 
 PL_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	ROUTED_OR(dirfd, path, read_only_mkdir(&t_), up_mkdir(t_.route, t_.rest),
-		  PL_REAL(mkdirat)(dfd_, p_, mode));
+	ROUTED_OR(dirfd, path, read_only_mkdir(&t_), PL_REAL(mkdirat)(dfd_, p_, mode));
 }
 
 PL_EXPORT int rename(const char *from, const char *to)
@@ -329,53 +311,54 @@ PL_EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to, 
 /* Objects cannot be linked. */
 PL_EXPORT int link(const char *from, const char *to)
 {
-	ROUTED(AT_FDCWD, to, -EPERM, PL_REAL(link)(from, p_));
+	ROUTED(AT_FDCWD, to, PL_REAL(link)(from, p_));
 }
 
 PL_EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 {
-	ROUTED(tofd, to, -EPERM, PL_REAL(linkat)(fromfd, from, dfd_, p_, flags));
+	ROUTED(tofd, to, PL_REAL(linkat)(fromfd, from, dfd_, p_, flags));
 }
 
 PL_EXPORT int symlink(const char *target, const char *path)
 {
-	ROUTED(AT_FDCWD, path, -EPERM, PL_REAL(symlink)(target, p_));
+	ROUTED(AT_FDCWD, path, PL_REAL(symlink)(target, p_));
 }
 
 PL_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 {
-	ROUTED(dirfd, path, -EPERM, PL_REAL(symlinkat)(target, dfd_, p_));
+	ROUTED(dirfd, path, PL_REAL(symlinkat)(target, dfd_, p_));
 }
 
 PL_EXPORT int truncate(const char *path, off_t len)
 {
-	ROUTED(AT_FDCWD, path, truncate_object(&t_, len), PL_REAL(truncate)(p_, len));
+	ROUTED_PREP(AT_FDCWD, path, -EROFS, pl_in_vfork_child() ? 0
+		    : pl_write_prepare(&t_, dfd_, p_, len == 0), PL_REAL(truncate)(p_, len));
 }
 PL_ALIAS(truncate, truncate64);
 
 PL_EXPORT int chmod(const char *path, mode_t mode)
 {
-	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(chmod)(p_, mode));
+	FETCHED(AT_FDCWD, path, PL_REAL(chmod)(p_, mode));
 }
 
 PL_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
-	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(fchmodat)(dfd_, p_, mode, flags));
+	FETCHED(dirfd, path, PL_REAL(fchmodat)(dfd_, p_, mode, flags));
 }
 
 PL_EXPORT int chown(const char *path, uid_t uid, gid_t gid)
 {
-	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(chown)(p_, uid, gid));
+	ROUTED(AT_FDCWD, path, PL_REAL(chown)(p_, uid, gid));
 }
 
 PL_EXPORT int lchown(const char *path, uid_t uid, gid_t gid)
 {
-	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(lchown)(p_, uid, gid));
+	ROUTED(AT_FDCWD, path, PL_REAL(lchown)(p_, uid, gid));
 }
 
 PL_EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 {
-	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(fchownat)(dfd_, p_, uid, gid, flags));
+	ROUTED(dirfd, path, PL_REAL(fchownat)(dfd_, p_, uid, gid, flags));
 }
 
 PL_EXPORT int utimensat(int dirfd, const char *path, const struct timespec t[2], int flags)
@@ -384,17 +367,17 @@ PL_EXPORT int utimensat(int dirfd, const char *path, const struct timespec t[2],
 		REFUSE_FD(dirfd);
 		return PL_REAL(utimensat)(dirfd, path, t, flags);
 	}
-	ROUTED(dirfd, path, exists_only(&t_), PL_REAL(utimensat)(dfd_, p_, t, flags));
+	FETCHED(dirfd, path, PL_REAL(utimensat)(dfd_, p_, t, flags));
 }
 
 PL_EXPORT int utimes(const char *path, const struct timeval t[2])
 {
-	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(utimes)(p_, t));
+	FETCHED(AT_FDCWD, path, PL_REAL(utimes)(p_, t));
 }
 
 PL_EXPORT int utime(const char *path, const struct utimbuf *t)
 {
-	ROUTED(AT_FDCWD, path, exists_only(&t_), PL_REAL(utime)(p_, t));
+	FETCHED(AT_FDCWD, path, PL_REAL(utime)(p_, t));
 }
 
 PL_EXPORT int fchmod(int fd, mode_t mode)

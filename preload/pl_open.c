@@ -16,6 +16,8 @@
 #include "preload/pl_shim.h"
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
+#include "preload/pl_write.h"
+#include "uploader/up.h"
 #include "reader/rd.h"
 
 static int wants_write(int flags)
@@ -33,52 +35,28 @@ int pl_shadow_lstat(const pl_target *t, int list_self, char *shadow, size_t cap,
 	return rc;
 }
 
-/* Write routes: a spool file (or, read-only, a private copy) from the uploader. */
-static int open_write_route(const pl_target *t, int flags)
+/* Write routes: the tree is real, so the caller's own open, once a placeholder there is
+ * a file. */
+static int open_write_route(int dirfd, const char *path, const pl_target *t, int flags,
+			    mode_t mode)
 {
-	up_file *spool = NULL;
-	pl_enter();
-	int fd = -ENOENT, is_dir = !*t->rest || (flags & O_DIRECTORY);
-	if (!is_dir)
-		fd = up_open(t->route, t->rest, flags, 0644, &spool);
-	/* A directory (or, read-only, a name that is no object: maybe a prefix): the uploader's
-	 * listing of it, read as a real directory. */
-	if (is_dir || (fd == -ENOENT && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT))) {
-		char dir[PATH_MAX];
-		fd = (flags & O_ACCMODE) != O_RDONLY ? -EISDIR
-		     : up_listing_dir(t->route, t->rest, dir, sizeof dir);
-		if (fd == 0 && (fd = PL_REAL(openat)(AT_FDCWD, dir, flags, 0)) < 0)
-			fd = -errno;
-		is_dir = fd >= 0;
+	if (pl_in_vfork_child()) /* posix_spawn's file actions: nothing of ours to touch */
+		goto real;
+	pl_write_attach(t);
+	if (!(flags & (O_PATH | O_DIRECTORY))) {
+		int rc = pl_write_prepare(t, dirfd, path, (flags & O_TRUNC) != 0);
+		if (rc < 0)
+			return rc;
 	}
-	if (fd >= 0) {
-		/* Every fd is tracked, read-only copies included, so fstat agrees with stat. */
-		struct stat st = { 0 };
-		PL_REAL(fstat)(fd, &st);
-		if (!spool && !is_dir)
-			up_stat(t->route, t->rest, &st);
-		pl_write_identity(t, &st);
-		pl_fd *e = pl_fd_new(is_dir ? PL_FD_DIR : spool ? PL_FD_SPOOL : PL_FD_FILE, t->route,
-				     t->rest, fd, &st, NULL);
-		if (e)
-			e->spool = spool;
-		if (!e || pl_fd_install(fd, e) < 0) {
-			if (!e && spool)
-				up_release(spool);
-			PL_REAL(close)(fd);
-			fd = -EMFILE;
-		}
-	}
-	pl_leave();
-	return fd;
+real:;
+	int fd = PL_REAL(openat)(dirfd, path, flags, mode);
+	return fd < 0 ? -errno : fd;
 }
 
 int pl_open_routed(const pl_target *t, int flags, rd_file **lazy_out)
 {
 	if (lazy_out)
 		*lazy_out = NULL;
-	if (t->route->mode == CFG_WRITE)
-		return open_write_route(t, flags);
 	if (wants_write(flags))
 		return -EROFS;
 	char shadow[PATH_MAX];
@@ -133,10 +111,20 @@ static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 	pl_target t;
 	int saved = errno;
 	int r = pl_route(dirfd, path, &t);
-	if (r == PL_PASS)
+	if (r == PL_PASS) {
+		/* Relative to a directory fd that may be inside a write route's tree. */
+		if (pl_has_write && dirfd != AT_FDCWD && path && path[0] != '/' &&
+		    !(flags & (O_PATH | O_DIRECTORY)) && !pl_in_vfork_child()) {
+			int rc = pl_write_prepare(NULL, dirfd, path, (flags & O_TRUNC) != 0);
+			if (rc < 0)
+				return pl_ret(rc, saved);
+		}
 		goto real;
+	}
 	if (r == PL_PASS_ABS)
 		return PL_REAL(openat)(AT_FDCWD, t.norm, flags, mode);
+	if (r == PL_ROUTED && t.route->mode == CFG_WRITE)
+		return pl_ret(open_write_route(dirfd, path, &t, flags, mode), saved);
 	/* A vfork child (posix_spawn file actions) must not fetch or change the fd table. */
 	if (r > 0 && pl_in_vfork_child())
 		r = -ENOTSUP;
@@ -279,6 +267,15 @@ static int stdio_flags(const char *mode)
 	return flags;
 }
 
+/* fopen of a write route: libc's own, after the placeholder step ('w' truncates). */
+static int prepare_stdio(const pl_target *t, const char *path, const char *mode)
+{
+	if (pl_in_vfork_child())
+		return 0;
+	pl_write_attach(t);
+	return pl_write_prepare(t, AT_FDCWD, path, mode[0] == 'w');
+}
+
 static FILE *fopen_routed(const pl_target *t, const char *mode, int saved)
 {
 	rd_file *lazy = NULL;
@@ -321,6 +318,13 @@ PL_EXPORT FILE *fopen(const char *path, const char *mode)
 		errno = -r;
 		return NULL;
 	}
+	if (t.route->mode == CFG_WRITE) {
+		if ((r = prepare_stdio(&t, path, mode)) < 0) {
+			errno = -r;
+			return NULL;
+		}
+		return PL_REAL(fopen)(path, mode);
+	}
 	return fopen_routed(&t, mode, saved);
 }
 PL_ALIAS(fopen, fopen64);
@@ -337,6 +341,13 @@ PL_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
 	if (r < 0) {
 		errno = -r;
 		return NULL;
+	}
+	if (t.route->mode == CFG_WRITE) {
+		if ((r = prepare_stdio(&t, path, mode)) < 0) {
+			errno = -r;
+			return NULL;
+		}
+		goto real;
 	}
 	/* libc reopens through its internal open, which we cannot see: open the object here and
 	 * let libc reopen our fd through /proc, then give the new fd our entry. */
@@ -385,18 +396,12 @@ PL_EXPORT FILE *fdopen(int fd, const char *mode)
 	return PL_REAL(fdopen)(fd, mode);
 }
 
-/* fclose() and closedir() close their fd inside libc, past the close symbol. A stream on a
- * file being written is flushed first: forgetting the fd queues its upload, which must see
- * what stdio still buffers. */
+/* fclose() and closedir() close their fd inside libc, past the close symbol. */
 PL_EXPORT int fclose(FILE *f)
 {
-	pl_fd *e;
 	if (f && atomic_load_explicit(&pl_fd_count, memory_order_relaxed) > 0 &&
-	    (e = pl_fd_get(fileno(f))) != NULL) {
-		if (e->spool)
-			fflush(f);
+	    pl_fd_get(fileno(f)) != NULL)
 		forget_before_close(fileno(f));
-	}
 	return PL_REAL(fclose)(f);
 }
 
@@ -407,18 +412,20 @@ PL_EXPORT int closedir(DIR *d)
 	return PL_REAL(closedir)(d);
 }
 
-/* fsync on a file being written under a write route uploads it now and reports the store's
- * answer (EIO when it refused). */
+/* fsync of a file in a write route's tree uploads it now and reports the store's answer
+ * (EIO when it refused). */
 static int sync_fd(int fd, int (*real)(int))
 {
-	pl_fd *e = pl_fd_get(fd);
-	if (!e || !e->spool || pl_bypass())
+	if (!pl_has_write || pl_bypass() || pl_in_vfork_child())
 		return real(fd);
 	int saved = errno;
 	if (real(fd) < 0)
 		return -1;
+	char path[PATH_MAX];
+	const char *rest;
 	pl_enter();
-	int rc = up_sync(e->spool);
+	const cfg_route *r = pl_write_route_of_fd(fd, path, sizeof path, &rest);
+	int rc = r && *rest ? up_sync(r, rest) : 0;
 	pl_leave();
 	return pl_ret(rc, saved);
 }
@@ -431,22 +438,4 @@ PL_EXPORT int fsync(int fd)
 PL_EXPORT int fdatasync(int fd)
 {
 	return sync_fd(fd, PL_REAL(fdatasync));
-}
-
-/* _exit skips exit handlers, and Python's forked workers (multiprocessing) leave through
- * it: their uploads are drained here. */
-PL_EXPORT void _exit(int status)
-{
-	if (pl_active && !pl_busy)
-		pl_drain_uploads();
-	PL_REAL(_exit)(status);
-	__builtin_unreachable();
-}
-
-PL_EXPORT void _Exit(int status)
-{
-	if (pl_active && !pl_busy)
-		pl_drain_uploads();
-	PL_REAL(_Exit)(status);
-	__builtin_unreachable();
 }

@@ -5,14 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 
 #include "common/log.h"
-#include "common/sha256.h"
 #include "preload/pl_fdtab.h"
 #include "preload/pl_state.h"
 #include "reader/rd.h"
-#include "uploader/up.h"
+#include "preload/pl_write.h"
 
 int pl_route(int dirfd, const char *path, pl_target *t)
 {
@@ -69,32 +67,19 @@ int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
 	}
 	if (r < 0)
 		return r;
-	pl_enter();
-	int rc = 0;
-	if (p->t.route->mode == CFG_READ)
-		rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);
-	else if (list_self)
-		rc = up_listing_dir(p->t.route, p->t.rest, p->shadow, sizeof p->shadow);
-	else
+	if (p->t.route->mode == CFG_WRITE) {
+		/* A real tree: the caller's own arguments. */
+		pl_write_attach(&p->t);
 		p->write = 1;
-	pl_leave();
-	if (p->write)
 		return 0;
+	}
+	pl_enter();
+	int rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);
+	pl_leave();
 	if (rc < 0)
 		return rc;
 	p->dirfd = AT_FDCWD;
 	p->path = p->shadow;
 	p->routed = 1;
 	return 0;
-}
-
-void pl_write_identity(const pl_target *t, struct stat *st)
-{
-	char hex[65];
-	sha256_hex(t->norm, strlen(t->norm), hex);
-	st->st_dev = makedev(0x72, 0x77); /* "rw" */
-	char first[17];
-	memcpy(first, hex, 16);
-	first[16] = '\0';
-	st->st_ino = (ino_t)(strtoull(first, NULL, 16) | 1);
 }

@@ -3,7 +3,6 @@
 #define RWSPLIT_PL_ROUTE_H
 
 #include <limits.h>
-#include <sys/stat.h>
 
 #include "config/cfg.h"
 
@@ -30,9 +29,8 @@ int pl_route(int dirfd, const char *path, pl_target *t);
 typedef struct pl_path {
 	int dirfd;
 	const char *path;        /* the caller's, t.norm, or shadow */
-	int routed;              /* path is the shadow entry of a read route, or the listing
-	                          * directory of a write route */
-	int write;               /* a write route's file or prefix: ask the uploader (t) */
+	int routed;              /* path is the shadow entry of a read route */
+	int write;               /* path is in a write route's tree (t) */
 	pl_target t;
 	char shadow[PATH_MAX];
 } pl_path;
@@ -41,13 +39,9 @@ typedef struct pl_path {
  * opendir, scandir): resolves (dirfd, path) into p. Not routed: the caller's arguments (or
  * the absolute form, relative to a routed directory). Routed to a read route: the shadow
  * entry, its directory listed first (and itself, with list_self). Routed to a write route:
- * with list_self a fresh listing directory, else p->write set for the caller to ask the
- * uploader. Returns 0, or -errno (a listing failed, an ancestor is missing or a file).
+ * the caller's arguments, with p->write set (the process is attached to the tree's agent
+ * first). Returns 0, or -errno (a listing failed, an ancestor is missing or a file).
  * Safe when pl_bypass(). */
 int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p);
-
-/* Write-route entries have no inode of their own: a device and inode number derived from the
- * path, the same for stat(path) and fstat(fd), so find and fts see a consistent tree. */
-void pl_write_identity(const pl_target *t, struct stat *st);
 
 #endif

@@ -16,19 +16,19 @@
 #include "preload/pl_shim.h"
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
-#include "uploader/up.h"
+#include "preload/pl_write.h"
 
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 is stat on this ABI");
 
-/* Read routes look read-only, write routes writable; both belong to the caller. */
-static mode_t present_mode(mode_t m, int writable)
+/* Read routes look read-only and belong to the caller. */
+static mode_t present_mode(mode_t m)
 {
-	return (m & S_IFMT) | (S_ISDIR(m) ? 0555 : 0444) | (writable ? 0200 : 0);
+	return (m & S_IFMT) | (S_ISDIR(m) ? 0555 : 0444);
 }
 
-static void present(struct stat *st, int writable)
+static void present(struct stat *st)
 {
-	st->st_mode = present_mode(st->st_mode, writable);
+	st->st_mode = present_mode(st->st_mode);
 	st->st_uid = pl_uid;
 	st->st_gid = pl_gid;
 	if (S_ISREG(st->st_mode)) {
@@ -58,31 +58,10 @@ static int fstat_fd(int fd, struct stat *st)
 		return r; /* closed behind our back and reused: not ours any more */
 	st->st_dev = e->dev;
 	st->st_ino = e->ino;
-	int writable = e->route->mode == CFG_WRITE;
 	if (e->kind == PL_FD_FILE)
 		st->st_mtim = e->mtime; /* not the cache file's, which moves while it fills */
-	if (e->kind == PL_FD_SPOOL) {
-		present(st, 1);
-		return r; /* the file being written: its own size, blocks and times */
-	}
-	present(st, writable);
+	present(st);
 	return r;
-}
-
-/* stat of a write route's path, from the uploader (pending files, objects, prefixes). */
-static int write_route_stat(const pl_path *p, struct stat *st)
-{
-	pl_enter();
-	int rc = up_stat(p->t.route, p->t.rest, st);
-	pl_leave();
-	if (rc == 0) {
-		st->st_uid = pl_uid;
-		st->st_gid = pl_gid;
-		if (S_ISREG(st->st_mode))
-			st->st_mode = S_IFREG | 0644; /* the spool file's own mode is private */
-		pl_write_identity(&p->t, st);
-	}
-	return rc;
 }
 
 static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
@@ -94,13 +73,18 @@ static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	int rc = pl_resolve_path(dirfd, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
-	if (p.write)
-		return pl_ret(write_route_stat(&p, st), saved);
+	if (p.write) {
+		if (PL_REAL(fstatat)(dirfd, path, st, flags) < 0)
+			return -1;
+		pl_write_present(dirfd, path, st);
+		errno = saved;
+		return 0;
+	}
 	if (!p.routed)
 		return PL_REAL(fstatat)(p.dirfd, p.path, st, flags);
 	if (PL_REAL(fstatat)(AT_FDCWD, p.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
-	present(st, 0);
+	present(st);
 	errno = saved;
 	return 0;
 }
@@ -213,7 +197,7 @@ PL_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
 
 static void present_statx(struct statx *sx, const pl_fd *e)
 {
-	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode, e && e->route->mode == CFG_WRITE);
+	sx->stx_mode = (uint16_t)present_mode(sx->stx_mode);
 	sx->stx_uid = pl_uid;
 	sx->stx_gid = pl_gid;
 	if (S_ISREG(sx->stx_mode)) {
@@ -251,22 +235,17 @@ PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struc
 	if (rc < 0)
 		return pl_ret(rc, saved);
 	if (p.write) {
-		struct stat st;
-		if ((rc = write_route_stat(&p, &st)) < 0)
-			return pl_ret(rc, saved);
-		memset(sx, 0, sizeof *sx);
-		sx->stx_mask = STATX_BASIC_STATS;
+		if (PL_REAL(statx)(dirfd, path, flags, mask, sx) < 0)
+			return -1;
+		struct stat st = { .st_mode = sx->stx_mode, .st_size = (off_t)sx->stx_size,
+				   .st_mtim = { .tv_sec = sx->stx_mtime.tv_sec,
+						.tv_nsec = sx->stx_mtime.tv_nsec } };
+		pl_write_present(dirfd, path, &st);
 		sx->stx_mode = (uint16_t)st.st_mode;
-		sx->stx_nlink = (uint32_t)st.st_nlink;
-		sx->stx_uid = st.st_uid;
-		sx->stx_gid = st.st_gid;
 		sx->stx_size = (uint64_t)st.st_size;
-		sx->stx_blocks = (uint64_t)st.st_blocks;
-		sx->stx_blksize = (uint32_t)st.st_blksize;
-		sx->stx_mtime.tv_sec = st.st_mtim.tv_sec;
-		sx->stx_mtime.tv_nsec = (uint32_t)st.st_mtim.tv_nsec;
-		sx->stx_atime = sx->stx_ctime = sx->stx_mtime;
-		return pl_ret(0, saved);
+		sx->stx_blocks = (uint64_t)st.st_blocks ? (uint64_t)st.st_blocks : sx->stx_blocks;
+		errno = saved;
+		return 0;
 	}
 	if (!p.routed)
 		return PL_REAL(statx)(p.dirfd, p.path, flags, mask, sx);
@@ -285,8 +264,16 @@ static int access_at(int dirfd, const char *path, int mode, int flags)
 	if (rc < 0)
 		return pl_ret(rc, saved);
 	if (p.write) {
+		/* A placeholder has no permission bits of its own: it stands for a 0644 file. */
 		struct stat st;
-		return pl_ret(write_route_stat(&p, &st), saved); /* write routes are writable */
+		if (PL_REAL(faccessat)(dirfd, path, mode, flags) == 0)
+			return pl_ret(0, saved);
+		if (errno != EACCES || PL_REAL(fstatat)(dirfd, path, &st, 0) < 0)
+			return -1;
+		mode_t m = st.st_mode;
+		pl_write_present(dirfd, path, &st);
+		return st.st_mode == m ? pl_ret(-EACCES, saved)
+				       : pl_ret(mode & X_OK ? -EACCES : 0, saved);
 	}
 	if (!p.routed)
 		return PL_REAL(faccessat)(p.dirfd, p.path, mode, flags);
@@ -323,12 +310,6 @@ PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 	int rc = pl_resolve_path(AT_FDCWD, path, 0, &p);
 	if (rc < 0)
 		return pl_ret(rc, saved);
-	/* Objects are never symbolic links: EINVAL for what exists, else ENOENT. */
-	if (p.write) {
-		struct stat st;
-		rc = write_route_stat(&p, &st);
-		return pl_ret(rc < 0 ? rc : -EINVAL, saved);
-	}
 	return PL_REAL(readlink)(p.path, buf, len);
 }
 
@@ -342,11 +323,6 @@ PL_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 		int rc = pl_resolve_path(AT_FDCWD, path, 0, &p); \
 		if (rc < 0) \
 			return pl_ret(rc, saved); \
-		if (p.write) { /* objects carry no extended attributes */ \
-			struct stat st; \
-			rc = write_route_stat(&p, &st); \
-			return pl_ret(rc < 0 ? rc : -ENODATA, saved); \
-		} \
 		path = p.path; \
 		return PL_REAL(name) args; \
 	}

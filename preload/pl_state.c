@@ -15,6 +15,7 @@
 #include "preload/pl_symbols.h"
 #include "reader/rd.h"
 #include "s3/s3_dl.h"
+#include "preload/pl_write.h"
 #include "uploader/up.h"
 
 int pl_active;
@@ -78,12 +79,10 @@ int pl_cwd_is_virtual(void)
 static void at_fork_prepare(void)
 {
 	rd_fork_prepare();
-	up_fork_prepare();
 }
 
 static void at_fork_parent(void)
 {
-	up_fork_parent();
 	rd_fork_parent();
 }
 
@@ -114,19 +113,23 @@ static void adopt_inherited_cwd(void)
 	free(cwd);
 }
 
-void pl_drain_uploads(void)
+/* A normal exit waits until the files closed in the trees are in the store. _exit (a
+ * vfork child, a signal handler, Python's forked workers) does not: the agent uploads them
+ * all the same. */
+static void drain_uploads(void)
 {
+	if (pl_in_vfork_child())
+		return;
 	pl_enter();
 	up_drain();
 	pl_leave();
 }
 
-/* Exit handlers run before any library is finalized (the object-store client cancels its
- * transfers when it is), so queued uploads are drained from one, registered when a write
- * route is first used: after the program's own start-up registrations, so it runs first. */
+/* Registered when a write route is first used: after the program's own start-up
+ * registrations, so it runs before them. */
 static void register_drain_once(void)
 {
-	atexit(pl_drain_uploads);
+	atexit(drain_uploads);
 }
 
 static void register_drain(void)
@@ -165,9 +168,7 @@ __attribute__((constructor)) static void pl_init(void)
 		_exit(71);
 	}
 	static const rd_hooks hooks = { .thread_start = mark_thread_ours };
-	static const up_hooks uhooks = { .thread_start = mark_thread_ours,
-					 .first_use = register_drain };
-	if (rd_init(c, &hooks) < 0 || up_init(c, &uhooks) < 0) {
+	if (rd_init(c, &hooks) < 0 || up_init(c, register_drain) < 0) {
 		fprintf(stderr, "rwsplit: cannot initialise the reader\n");
 		_exit(71);
 	}
@@ -179,6 +180,8 @@ __attribute__((constructor)) static void pl_init(void)
 	pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
 	adopt_inherited_cwd();
 	pl_leave();
+	for (size_t i = 0; i < c->nroutes; i++)
+		pl_has_write |= c->routes[i].mode == CFG_WRITE;
 	pl_active = c->nroutes > 0;
 	log_debug("active with %zu routes from %s", c->nroutes, path);
 }

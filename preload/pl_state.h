@@ -55,9 +55,6 @@ int pl_cwd_is_virtual(void);
  * exec and must not change it: shims compare getpid() with this before mutating. */
 extern pid_t pl_owner_pid;
 
-/* Waits for queued uploads (normal exit, _exit). */
-void pl_drain_uploads(void);
-
 /* True in a vfork()/posix_spawn() child that still shares the parent's memory. A syscall:
  * call it only on routed paths. */
 int pl_in_vfork_child(void);

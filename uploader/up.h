@@ -1,81 +1,66 @@
-/* Write routes: files written under a route's local prefix are staged in a local spool and
- * uploaded when their last fd is closed, by worker threads, so the writer never waits for
- * the network (except in fsync, which uploads at once).
+/* Write routes. A write route's local path is a real directory tree, the same for every
+ * process on the node: programs create, write, rename and delete in it with native system
+ * calls. The route's agent (`rwsplit agent --tree PATH`, one process per tree, started by
+ * the first preloaded process that uses the route) keeps the store in sync with it: it
+ * watches the tree with inotify and uploads closed files, mirrors renames and unlinks, and
+ * shows objects that are only in the store as placeholders (up_place.c) that a preloaded
+ * process fetches on first open.
  *
- * Spool layout: SPOOL/<route id>/p<pid>-<start time>/ holds this process's files, N.data
- * with N.meta beside it (bucket, key, size, state, attempts); the directory's `lock` is held
- * (flock) for the life of the process, so a live process is never taken over. A spool file
- * is deleted only after the store confirmed its upload. A process that finds the lock of
- * another directory free (its owner died) uploads what it left; so does `rwsplit recover`.
- *
+ * Process side (this header, compiled into the preload library): attaching to the agent,
+ * placeholder checks and fetches, fsync, and the drain at exit. Agent side: up_engine.h.
  * Nothing here knows about interposition. Calls are thread-safe. */
 #ifndef RWSPLIT_UP_H
 #define RWSPLIT_UP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include "config/cfg.h"
 
-typedef struct up_file up_file;
-
-typedef struct up_hooks {
-	void (*thread_start)(void); /* runs first on every thread the uploader starts */
-	void (*first_use)(void);    /* a write route is first used: arrange for up_drain() */
-} up_hooks;
-
 /* Prepares per-process state for c's write routes (no I/O). Returns 0 or -ENOMEM. */
-int up_init(const cfg *c, const up_hooks *hooks);
+int up_init(const cfg *c, void (*first_use)(void));
 
-/* Opens route-relative rest of write route r with open(2) flags and mode. Writing opens get
- * a real fd on a spool file (an existing object is copied in first unless O_TRUNC) and *out
- * one reference to it; read-only opens get a private copy of the pending file or the object
- * and *out NULL. Returns the fd or -errno (-ENOENT, -EEXIST, -EISDIR, -ENAMETOOLONG, ...). */
-int up_open(const cfg_route *r, const char *rest, int flags, mode_t mode, up_file **out);
+/* Makes sure write route r's tree exists and its agent runs and has listed the store (once
+ * per process; later calls cost one atomic load). first_use (up_init) is called the first
+ * time. Returns 0, or -errno when there is no agent (logged once). */
+int up_attach(const cfg_route *r);
 
-/* Another fd now refers to f (dup, fork). */
-void up_ref(up_file *f);
+/* An object that is only in the store, as its placeholder in the tree describes it. */
+typedef struct up_remote {
+	uint64_t size;
+	struct timespec mtime;
+	uint64_t marker_len;     /* the placeholder file's own size */
+	char etag[80];
+} up_remote;
 
-/* An fd of f was closed; on the last one the file is queued for upload and this returns at
- * once. In a forked child, files the parent created are never uploaded by the child. */
-void up_release(up_file *f);
+/* Whether st (of the file fd, or of path relative to dirfd when fd < 0) is a placeholder,
+ * filling *r. Cheap for everything else: only a regular file with no permission bits is
+ * looked at further. Returns 1 or 0. */
+int up_placeholder(int fd, int dirfd, const char *path, const struct stat *st, up_remote *r);
 
-/* fsync/fdatasync: uploads f now and waits. Returns 0, or -EIO when the store refused. */
-int up_sync(up_file *f);
+/* What stat reports for a placeholder: the object's size and time, mode 0644. */
+void up_place_present(struct stat *st, const up_remote *r);
 
-/* stat of rest: a pending file by its spool copy, an object by HeadObject, a prefix (or the
- * route root) as a directory. Returns 0 or -errno. */
-int up_stat(const cfg_route *r, const char *rest, struct stat *st);
+/* Asks r's agent to download the object behind the placeholder at rest (route-relative)
+ * into the tree. Returns 0 (also when it is no placeholder any more) or -errno. */
+int up_fetch(const cfg_route *r, const char *rest);
 
-/* Deletes the object and cancels a pending upload of it. */
-int up_unlink(const cfg_route *r, const char *rest);
+/* fsync: asks the agent to upload rest now and waits. Returns 0, or -EIO when the store
+ * refused. */
+int up_sync(const cfg_route *r, const char *rest);
 
-/* Renames within route r (RENAME_NOREPLACE honored): a pending file is retargeted with no
- * data copied, an object is copied and deleted, a directory key by key. */
-int up_rename(const cfg_route *r, const char *from, const char *to, unsigned flags);
+/* The write route whose tree holds the absolute path abs, with *rest pointing into abs;
+ * NULL when none does. */
+const cfg_route *up_route_of_path(const char *abs, const char **rest);
 
-/* Directories are prefixes: mkdir succeeds (nothing is stored), rmdir fails with ENOTEMPTY
- * while objects or pending files remain below. */
-int up_mkdir(const cfg_route *r, const char *rest);
-int up_rmdir(const cfg_route *r, const char *rest);
-
-/* A real directory, private to this process, holding one entry per object, prefix and
- * pending file directly below rest, rebuilt on each call; for opendir/scandir. Writes its
- * path into out. Returns 0 or -errno. */
-int up_listing_dir(const cfg_route *r, const char *rest, char *out, size_t cap);
-
-/* Normal exit: waits (up to each route's drain_timeout) for queued uploads and logs the
- * summary. Called once, from exit handlers and _exit. */
+/* Normal exit: waits (up to each route's drain_timeout) until every file closed in the
+ * trees this process used is in the store, and logs the write summary. */
 void up_drain(void);
 
-void up_fork_prepare(void);
-void up_fork_parent(void);
+/* Fork: the child drops its inherited connections to the agents (they are the parent's)
+ * and attaches again when it next uses a route. */
 void up_fork_child(void);
-
-/* `rwsplit recover`: uploads what dead processes left in the spools of c's write routes (or
- * in spool_override). Returns the number of files still left (0 when all landed), or
- * -errno. */
-long up_recover(const cfg *c, const char *spool_override);
 
 #endif
