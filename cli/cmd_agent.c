@@ -2,6 +2,7 @@
  * themselves; it serves their FETCHes, GETs and LISTs with one store client, one thread per
  * connection, and exits after --idle without connections or when its socket file goes. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -286,6 +287,15 @@ static int tree_agent(const char *config, const char *digest, const char *tree, 
 		return EXIT_USAGE;
 	}
 	cli_use_linked_client();
+	/* Its stderr is /dev/null: without RWSPLIT_LOG_FILE it logs beside its journal. */
+	char state[PATH_MAX - 16], logpath[PATH_MAX];
+	const char *lf = getenv("RWSPLIT_LOG_FILE");
+	if ((!lf || !*lf) && !foreground && up_state_dir(r, state, sizeof state) == 0 &&
+	    up_own_dir(state, 1) == 0) {
+		snprintf(logpath, sizeof logpath, "%s/agent.log", state);
+		setenv("RWSPLIT_LOG_FILE", logpath, 1);
+		log_init();
+	}
 	struct sockaddr_un a;
 	socklen_t alen = up_socket_addr(r, &a);
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -46,7 +46,7 @@ void log_init(void)
 	}
 	const char *file = getenv("RWSPLIT_LOG_FILE");
 	/* O_APPEND keeps lines from several processes whole. */
-	int fd = file && *file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+	int fd = file && *file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
 	adopt(fd >= 0 ? fd : STDERR_FILENO);
 	if (fd >= 0)
 		close(fd);

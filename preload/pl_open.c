@@ -43,6 +43,9 @@ static int open_write_route(int dirfd, const char *path, const pl_target *t, int
 	if (pl_in_vfork_child()) /* posix_spawn's file actions: nothing of ours to touch */
 		goto real;
 	pl_write_attach(t);
+	/* A file the store could never hold is refused where the program can tell. */
+	if ((flags & O_CREAT) && strlen(t->route->prefix) + strlen(t->rest) > RT_KEY_MAX)
+		return -ENAMETOOLONG;
 	if (!(flags & (O_PATH | O_DIRECTORY))) {
 		int rc = pl_write_prepare(t, dirfd, path, (flags & O_TRUNC) != 0);
 		if (rc < 0)
@@ -438,4 +441,22 @@ PL_EXPORT int fsync(int fd)
 PL_EXPORT int fdatasync(int fd)
 {
 	return sync_fd(fd, PL_REAL(fdatasync));
+}
+
+/* _exit skips exit handlers, and shells (dash) and Python's forked workers leave through it:
+ * they too wait for their files to be in the store. */
+PL_EXPORT void _exit(int status)
+{
+	if (pl_active && !pl_busy)
+		pl_drain_uploads();
+	PL_REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+PL_EXPORT void _Exit(int status)
+{
+	if (pl_active && !pl_busy)
+		pl_drain_uploads();
+	PL_REAL(_Exit)(status);
+	__builtin_unreachable();
 }

@@ -113,10 +113,7 @@ static void adopt_inherited_cwd(void)
 	free(cwd);
 }
 
-/* A normal exit waits until the files closed in the trees are in the store. _exit (a
- * vfork child, a signal handler, Python's forked workers) does not: the agent uploads them
- * all the same. */
-static void drain_uploads(void)
+void pl_drain_uploads(void)
 {
 	if (pl_in_vfork_child())
 		return;
@@ -129,7 +126,7 @@ static void drain_uploads(void)
  * registrations, so it runs before them. */
 static void register_drain_once(void)
 {
-	atexit(drain_uploads);
+	atexit(pl_drain_uploads);
 }
 
 static void register_drain(void)

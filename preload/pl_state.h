@@ -51,6 +51,12 @@ void pl_cwd_set_virtual(const char *path);
 /* True while the working directory is inside a route. */
 int pl_cwd_is_virtual(void);
 
+/* Exit, and _exit (shells such as dash, Python's forked workers): waits until the files
+ * closed in the trees this process used are in the store. Nothing in it takes a lock, so a
+ * signal handler may _exit; a vfork child (whose _exit must not touch our state) returns at
+ * once. */
+void pl_drain_uploads(void);
+
 /* The pid that owns the tables. vfork and posix_spawn children share our memory until they
  * exec and must not change it: shims compare getpid() with this before mutating. */
 extern pid_t pl_owner_pid;

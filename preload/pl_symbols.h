@@ -27,6 +27,8 @@ struct utimbuf;
 	X(int, close, (int fd)) \
 	X(int, fsync, (int fd)) \
 	X(int, fdatasync, (int fd)) \
+	X(void, _exit, (int status)) \
+	X(void, _Exit, (int status)) \
 	X(int, close_range, (unsigned first, unsigned last, int flags)) \
 	X(int, dup, (int fd)) \
 	X(int, dup2, (int fd, int fd2)) \

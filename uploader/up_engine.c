@@ -394,7 +394,7 @@ static void looked(up_engine *e, up_item *it, int rc, const char *why)
 	it->state = IT_WAIT;
 	if (rc < 0) {
 		it->failures++;
-		unsigned shift = it->failures < 6 ? (unsigned)it->failures : 5;
+		unsigned shift = it->failures < 3 ? (unsigned)it->failures : 3; /* at most 8 s */
 		it->due = now + (1000u << shift);
 		if (it->failures == 1 || it->failures % 10 == 0)
 			log_error("write route %s: %s is not in s3://%s/%s yet (%s%s%s); the file stays "
@@ -478,7 +478,7 @@ static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)
 	read_events(e);
 	uint64_t target = e->seq, now = clock_ms(), end = now + timeout_ms;
 	for (up_item *it = e->items; it; it = it->hh.next)
-		if (it->seq <= target && it->state == IT_WAIT && !it->open && !it->failures)
+		if (it->seq <= target && it->state == IT_WAIT && !it->open)
 			it->due = now; /* exit does not wait the delay out */
 	wake(e);
 	for (;;) {

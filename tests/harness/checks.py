@@ -9,7 +9,7 @@ from pathlib import Path
 MiB = 1 << 20
 # Files in a spool that are not data (a lock or pid file); anything else left after a clean
 # exit is a leftover.
-SPOOL_NOT_DATA_RE = re.compile(r"(^|[._-])(lock|lck|pid)$")
+SPOOL_NOT_DATA_RE = re.compile(r"(^|[._-])(lock|lck|pid)$|^journal(\.old|\.new)?$|^agent\.log$")
 
 
 def sha256_bytes(data):

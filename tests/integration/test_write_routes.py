@@ -210,6 +210,31 @@ class WRoute:
         self.children.append(child)
         return child
 
+    def agent_pids(self):
+        """Pids of this config's tree agents (`rwsplit agent --tree BASE/...`)."""
+        out = subprocess.run(["pgrep", "-f", "--", f"--tree {self.base}/"],
+                             capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def kill_agents(self, sig=signal.SIGKILL):
+        """Kills the agents and waits (bounded) until they are gone."""
+        for pid in self.agent_pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        for _ in range(100):
+            if not self.agent_pids():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"agents of {self.base} still running: {self.agent_pids()}")
+
+    def agent_log(self):
+        """What the agents logged (SPOOL/u<uid>/<id>/agent.log, at the level the process
+        that started them had)."""
+        return "".join(p.read_text(errors="replace")
+                       for p in sorted(Path(self.spool).glob("u*/*/agent.log")))
+
     def recover(self, timeout=120, extra_env=None):
         """`rwsplit recover -c CONF` (not preloaded)."""
         env = self.server.child_env({"RWSPLIT_LOG": "info", "LC_ALL": LOCALE})
@@ -239,6 +264,16 @@ def expect_summary(res, uploaded=None):
 
 
 # -- checks with independent clients ---------------------------------------------------------
+
+
+def wait_for_keys(boto, bucket, keys, timeout=30.0):
+    """Polls (bounded) until every key is in the bucket, for uploads no exit waited for."""
+    deadline = time.monotonic() + timeout
+    while not set(keys) <= set(bucket_objects(boto, bucket)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in the bucket after {timeout} s: "
+                                 f"{set(keys) - set(bucket_objects(boto, bucket))}")
+        time.sleep(0.1)
 
 
 def bucket_objects(boto, bucket):
@@ -573,6 +608,8 @@ def make_wroute(minio, build, tmp_path):
 
     yield make
     for route in made:
+        route.kill_agents()
+        shutil.rmtree(route.base, ignore_errors=True)
         for child in route.children:
             child.kill()
             try:
@@ -668,14 +705,14 @@ def test_shell_append_twice(wr, boto):
 
 
 def test_upload_thread_is_named(wr, boto):
-    """The upload of a closed file runs on a thread called rws-upload (top -H, perf)."""
-    script = ("import glob, sys\n"
-              "open(sys.argv[1], 'w').write('x')\n"
-              "print(*sorted(open(p).read().strip() for p in glob.glob('/proc/self/task/*/comm')))")
-    res = expect_ok(wr.run([sys.executable, "-c", script, wr.path("named.txt")]))
-    assert "rws-upload" in res.stdout.decode().split(), res.stdout
+    """Uploads run in the tree's agent, on threads called rws-upload (top -H, perf)."""
+    script = "import sys\nopen(sys.argv[1], 'w').write('x')\n"
+    expect_ok(wr.run([sys.executable, "-c", script, wr.path("named.txt")]))
+    pids = wr.agent_pids()
+    assert len(pids) == 1, pids
+    names = [Path(p).read_text().strip() for p in Path(f"/proc/{pids[0]}/task").glob("*/comm")]
+    assert "rws-upload" in names, names
     assert_objects(boto, wr.bucket, {wr.key("named.txt"): b"x"})
-
 
 def test_python_open_modes(wr, boto, mc):
     """open('w'), 'wb', 'x' (and 'x' again: EEXIST), 'a' and 'r+b' on objects that exist
@@ -1201,47 +1238,43 @@ def test_upload_delay_spares_temp_names(make_wroute, bucket, boto):
     """)
     res = expect_ok(route.run([sys.executable, "-c", script, route.local], log="debug"))
     assert res.elapsed < 15, f"exit waited for upload_delay\n{res.describe()}"
-    puts = re.findall(rb"debug: PUT \S+", res.stderr)
-    assert puts == [f"debug: PUT {bucket}/{route.key('model')}".encode()], res.describe()
+    puts = re.findall(r"debug: agent: PUT (\S+)", route.agent_log())
+    assert puts == [route.key("model")], route.agent_log()
     assert_objects(boto, bucket, {route.key("model"): b"m" * 300000}, context=res.describe())
     assert_spool_clean(route.spool, res.describe())
 
 
-def test_reading_objects_keeps_a_copy_per_etag(wr, boto, mc):
-    """An object of a write route opened for reading three times (as TensorFlow's restore
-    does) is fetched once; after another client overwrites it, the next open reads the new
-    bytes; the kept copies are gone from the spool at exit."""
+def test_objects_in_the_store_are_placeholders(wr, boto, mc):
+    """An object already in the store when the tree's agent starts shows in the tree as a
+    placeholder: through rwsplit it stats as the object and is downloaded once, on first
+    open (TensorFlow's restore opens a file several times); without rwsplit its content is
+    a note naming the object, never zeros."""
     key = wr.key("ckpt-1.data")
-    mc.put_bytes(f"{wr.bucket}/{key}", blob("v1", 200000))
+    data = blob("v1", 200000)
+    mc.put_bytes(f"{wr.bucket}/{key}", data)
     script = textwrap.dedent(r"""
-        import hashlib, sys
+        import hashlib, os, sys
         path = sys.argv[1] + "/ckpt-1.data"
+        print("size", os.stat(path).st_size, flush=True)
         def digest():
             with open(path, "rb") as f:
                 return hashlib.sha256(f.read()).hexdigest()
         print("read", digest(), digest(), digest(), flush=True)
-        sys.stdin.readline()
-        print("again", digest(), digest(), flush=True)
     """)
-    child = wr.spawn([sys.executable, "-c", script, wr.local], log="debug")
-    v1, v2 = hashlib.sha256(blob("v1", 200000)).hexdigest(), \
-        hashlib.sha256(blob("v2", 300000)).hexdigest()
-    assert child.expect("read").split()[1:] == [v1] * 3
-    boto.put_object(Bucket=wr.bucket, Key=key, Body=blob("v2", 300000))
-    child.send()
-    assert child.expect("again").split()[1:] == [v2] * 2
-    res = expect_ok(child.wait())
-    gets = re.findall(rb"debug: GET \S+/ckpt-1\.data ", res.stderr)
-    assert len(gets) == 2, f"expected one GET per version\n{res.describe()}"
-    assert not list(wr.spool.rglob("rc.*")), list(wr.spool.rglob("*"))
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local], log="debug"))
+    lines = res.stdout.decode().split("\n")
+    assert lines[0] == f"size {len(data)}", res.describe()
+    assert lines[1].split()[1:] == [hashlib.sha256(data).hexdigest()] * 3, res.describe()
+    gets = re.findall(r"debug: agent: GET (\S+)", wr.agent_log())
+    assert gets == [key], wr.agent_log()
+    # Downloaded: a plain file now, for programs without rwsplit too.
+    assert (Path(wr.local) / "ckpt-1.data").read_bytes() == data
+    assert bucket_objects(boto, wr.bucket).keys() == {key}
 
-
-# -- crashes and an unreachable store --------------------------------------------------------
-
-
-def _kill_after_close(route, store, scripts, big_src):
+def _kill_after_close(route, store, scripts, big_src, kill_agent=False):
     """Writes big_src to route/big with the store paused, closes (which must return at once),
-    SIGKILLs the process, resumes the store. Returns the killed process's Result."""
+    SIGKILLs the process (and, with kill_agent, the tree's agent: a node restart), resumes the
+    store. Returns the killed process's Result."""
     child = route.spawn(py(scripts / "hold.py", json.dumps([[route.path("big"), str(big_src)]]),
                            "sleep"))
     child.expect("written")
@@ -1253,46 +1286,38 @@ def _kill_after_close(route, store, scripts, big_src):
         time.sleep(1.0)          # let the upload start (and hang)
         child.kill(signal.SIGKILL)
         res = child.wait(timeout=20)
+        if kill_agent:
+            route.kill_agents()
     finally:
         store.server.resume()
     assert res.returncode == -signal.SIGKILL, res.describe()
-    assert spool_holds(route.spool, sha256_file(big_src)), (
-        f"the spool does not hold the closed file: {spool_files(route.spool)}")
-    # The journal record, rewritten in place at close, names the key and the closed size.
-    records = [p.read_text() for p in Path(route.spool).rglob("*.meta")]
-    assert len(records) == 1, spool_files(route.spool)
-    fields = dict(ln.split("=", 1) for ln in records[0].splitlines() if "=" in ln)
-    assert fields["key"] == route.key("big") and fields["state"] == "pending", records[0]
-    assert fields["size"] == str(big_src.stat().st_size), records[0]
-    assert not [p for p, _ in spool_files(route.spool) if p.endswith(".tmp")]
+    assert sha256_file(Path(route.path("big"))) == sha256_file(big_src)
     return res
 
 
 def test_sigkill_before_upload_then_recover(make_wroute, own_store, scripts, big_src):
-    """SIGKILL after close but before the upload: `rwsplit recover` uploads what the spool
-    holds, exits 0 and leaves the spool empty."""
+    """The writer and the tree's agent SIGKILLed after close, before the upload (a node
+    restart): `rwsplit recover` uploads what the tree holds, aborts the multipart upload the
+    agent left, and exits 0; a second one has nothing to do."""
     route = make_wroute(own_store.bucket, server=own_store.server)
-    _kill_after_close(route, own_store, scripts, big_src)
+    _kill_after_close(route, own_store, scripts, big_src, kill_agent=True)
     res = route.recover()
     assert res.returncode == 0, res.describe()
     assert_objects(own_store.boto, own_store.bucket, {route.key("big"): big_src},
-                   multipart_clean=False, context=res.describe())
-    assert_spool_clean(route.spool, res.describe())
-    # A second recover has nothing left to do.
+                   context=res.describe())
     res = route.recover()
     assert res.returncode == 0, res.describe()
 
 
-def test_sigkill_before_upload_next_process_uploads(make_wroute, own_store, scripts, big_src):
-    """SIGKILL after close but before the upload: the next process writing through the same
-    spool uploads what was left, within its own run."""
+def test_sigkill_before_upload_agent_uploads(make_wroute, own_store, scripts, big_src):
+    """The writer SIGKILLed after close, before the upload: the tree's agent outlives it and
+    uploads the file once the store answers again; the next process writes as usual."""
     route = make_wroute(own_store.bucket, server=own_store.server)
     _kill_after_close(route, own_store, scripts, big_src)
     res = expect_ok(route.run(["sh", "-c", 'echo next > "$1"', "sh", route.path("next.txt")]))
-    assert_objects(own_store.boto, own_store.bucket,
-                   {route.key("big"): big_src, route.key("next.txt"): b"next\n"},
-                   multipart_clean=False, context=res.describe())
-    assert_spool_clean(route.spool, res.describe())
+    expected = {route.key("big"): big_src, route.key("next.txt"): b"next\n"}
+    wait_for_keys(own_store.boto, own_store.bucket, expected)
+    assert_objects(own_store.boto, own_store.bucket, expected, context=res.describe())
 
 
 def test_store_restarted_within_retry_window(make_wroute, own_store, scripts, big_src):
@@ -1322,8 +1347,8 @@ def test_store_restarted_within_retry_window(make_wroute, own_store, scripts, bi
 
 def test_store_down_longer_than_retry_time(make_wroute, own_store, scripts, big_src):
     """MinIO stopped for longer than retry_time (3 s): the process still exits within
-    drain_timeout (+ a few seconds), warns naming the pending uploads and `rwsplit recover`,
-    keeps the data in the spool; a later `rwsplit recover` uploads it."""
+    drain_timeout (+ a few seconds) and warns naming the route; the data stays in the tree,
+    and once MinIO is back the agent uploads it (`rwsplit recover` waits for that)."""
     route = make_wroute(own_store.bucket, server=own_store.server, store={"retry_time": "3s"})
     small = Path(route.spool).parent / f"small-{secrets.token_hex(3)}.txt"
     small.write_bytes(b"pending small\n" * 10)
@@ -1340,11 +1365,9 @@ def test_store_down_longer_than_retry_time(make_wroute, own_store, scripts, big_
     took = time.monotonic() - t0
     assert took < DRAIN_TIMEOUT + 8, f"exit took {took:.1f} s\n{res.describe()}"
     problems = b"\n".join(res.rwsplit_problems())
-    assert b"rwsplit recover" in problems, res.describe()
-    for name in (b"big-pending.bin", b"small-pending.txt"):
-        assert name in problems, f"{name} not named in the warning\n{res.describe()}"
-    assert spool_holds(route.spool, sha256_file(big_src)), spool_files(route.spool)
-    assert spool_holds(route.spool, sha256_file(small)), spool_files(route.spool)
+    assert route.local.encode() in problems and b"2 files not yet" in problems, res.describe()
+    assert sha256_file(Path(route.path("big-pending.bin"))) == sha256_file(big_src)
+    assert sha256_file(Path(route.path("small-pending.txt"))) == sha256_file(small)
 
     own_store.server.start()
     rec = route.recover()
@@ -1433,8 +1456,8 @@ def test_pool_terminated_workers_uploads_complete(wr, boto, mc, scripts):
 
 def test_errors_errno(make_wroute, bucket, boto, scripts, tmp_path):
     """Key > 1024 bytes: ENAMETOOLONG at open (1024 works); read of a missing key: ENOENT;
-    rename to another write route or between a route and a local path: EXDEV, and the file
-    stays where it was."""
+    rename to another write route or between a route and a local path moves the file, and
+    the objects follow."""
     wr = make_wroute(bucket, routes={"ckpt": "ckpt/", "logs": "logs/"})
     local = tmp_path / "local"
     local.mkdir()
@@ -1446,15 +1469,17 @@ def test_errors_errno(make_wroute, bucket, boto, scripts, tmp_path):
         "os_open_creat_key_1025": "ENAMETOOLONG",
         "open_r_missing": "ENOENT", "os_open_r_missing": "ENOENT", "stat_missing": "ENOENT",
         "open_r_missing_dir": "ENOENT",
-        "rename_to_other_route": "EXDEV", "rename_to_local": "EXDEV",
-        "rename_from_local": "EXDEV", "replace_to_other_route": "EXDEV",
-        "a_size_after": 1000, "local_a_exists": False, "logs_a_exists": False,
+        # The trees are real directories: renames between them and local paths are the
+        # kernel's, and each agent mirrors its side.
+        "rename_to_other_route": "OK", "rename_to_local": "ENOENT",
+        "rename_from_local": "OK", "replace_to_other_route": "ENOENT",
+        "a_size_after": "ENOENT", "local_a_exists": False, "logs_a_exists": True,
     }
     assert {k: got.get(k) for k in expected} == expected, res.describe()
     long_rel = [k for k in bucket_objects(boto, bucket) if len(k) == 1024]
     assert len(long_rel) == 1, bucket_objects(boto, bucket).keys()
-    assert_objects(boto, bucket, {long_rel[0]: b"x", "ckpt/a.bin": b"A" * 1000},
-                   context=res.describe())
+    assert_objects(boto, bucket, {long_rel[0]: b"x", "logs/a.bin": b"A" * 1000,
+                                  "ckpt/l.bin": b"L" * 10}, context=res.describe())
 
 
 def test_mv_falls_back_to_copy(make_wroute, bucket, boto, tmp_path):
@@ -1489,8 +1514,8 @@ def test_mv_falls_back_to_copy(make_wroute, bucket, boto, tmp_path):
 def test_wrong_credentials_keep_data_in_spool(wr, boto, minio):
     """With a wrong secret the writes still succeed locally, fsync fails with EIO, the process
     exits within drain_timeout with an error line naming the route, the data stays in the
-    spool (never printed: the secret), and `rwsplit recover` with the right credentials
-    uploads it."""
+    tree (the secret is never printed), and once that agent is gone `rwsplit recover` with
+    the right credentials uploads it."""
     secret = "wrong-secret-" + secrets.token_hex(8)
     script = textwrap.dedent(r"""
         import errno, json, os, sys
@@ -1522,9 +1547,8 @@ def test_wrong_credentials_keep_data_in_spool(wr, boto, minio):
                for line in problems), res.describe()
     assert secret.encode() not in res.stderr
     assert bucket_objects(boto, wr.bucket) == {}
-    assert spool_holds(wr.spool, sha256_bytes(b"a" * 100000)), spool_files(wr.spool)
-    assert spool_holds(wr.spool, sha256_bytes(b"b" * 5000)), spool_files(wr.spool)
-
+    assert secret not in wr.agent_log()
+    wr.kill_agents()  # it holds the wrong credentials
     rec = wr.recover()
     assert rec.returncode == 0, rec.describe()
     assert_objects(boto, wr.bucket, {wr.key("a.bin"): b"a" * 100000,
@@ -1587,41 +1611,3 @@ def test_threads_write_many_files(wr, boto):
                 for t in range(8) for i in range(20)}
     assert_objects(boto, wr.bucket, expected, context=res.describe())
     assert_spool_clean(wr.spool, res.describe())
-
-
-def test_full_spool_gives_enospc(make_wroute, bucket, boto, tmp_path):
-    """A spool on a 2 MiB tmpfs: writing 3 MiB fails with ENOSPC in the writer (the write is
-    native), nothing partial is uploaded under that key, and a small file still works."""
-    spool = tmp_path / "tiny-spool"
-    spool.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(spool)],
-                             capture_output=True, timeout=30)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        wr = make_wroute(bucket, spool=spool, create_spool=False)
-        script = textwrap.dedent(r"""
-            import errno, os, sys
-            root = sys.argv[1]
-            try:
-                with open(os.path.join(root, "big.bin"), "wb") as f:
-                    f.write(os.urandom(3 << 20))
-                print("big: written")
-            except OSError as e:
-                print("big:", errno.errorcode[e.errno])
-            try:
-                os.remove(os.path.join(root, "big.bin"))
-            except OSError:
-                pass
-            with open(os.path.join(root, "small.txt"), "w") as f:
-                f.write("still fine")
-            print("small: written")
-        """)
-        res = wr.run([sys.executable, "-c", script, wr.local], timeout=60)
-        assert res.returncode == 0, res.describe()
-        assert res.stdout.decode().split("\n")[:2] == ["big: ENOSPC", "small: written"], \
-            res.describe()
-        assert_objects(boto, wr.bucket, {wr.key("small.txt"): b"still fine"},
-                       context=res.describe())
-    finally:
-        subprocess.run(["umount", str(spool)], capture_output=True, timeout=30)

@@ -394,7 +394,11 @@ class ModelAgent:
                 st = p.stat()
                 sig = (st.st_size, st.st_mtime_ns, st.st_ino)
                 if key not in have or self.sent.get(key) != sig:
-                    self.wt.boto.put_object(Bucket=self.wt.bucket, Key=key, Body=p.read_bytes())
+                    body = p.read_bytes()
+                    # boto3 1.35 + MinIO: an empty PutObject leaves its connection hung for
+                    # 30 s, so those go through a client of their own.
+                    client = self.wt.boto if body else self.wt.server.boto3_client()
+                    client.put_object(Bucket=self.wt.bucket, Key=key, Body=body)
                     self.sent[key] = sig
             for key in have:
                 if key.startswith(PREFIX) and key not in want:
