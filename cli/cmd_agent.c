@@ -290,8 +290,7 @@ static int tree_agent(const char *config, const char *digest, const char *tree, 
 	/* Its stderr is /dev/null: without RWSPLIT_LOG_FILE it logs beside its journal. */
 	char state[PATH_MAX - 16], logpath[PATH_MAX];
 	const char *lf = getenv("RWSPLIT_LOG_FILE");
-	if ((!lf || !*lf) && !foreground && up_state_dir(r, state, sizeof state) == 0 &&
-	    up_own_dir(state, 1) == 0) {
+	if ((!lf || !*lf) && !foreground && up_state_make(r, state, sizeof state) == 0) {
 		snprintf(logpath, sizeof logpath, "%s/agent.log", state);
 		setenv("RWSPLIT_LOG_FILE", logpath, 1);
 		log_init();

@@ -265,7 +265,7 @@ static int access_at(int dirfd, const char *path, int mode, int flags)
 		return pl_ret(rc, saved);
 	if (p.write) {
 		/* A placeholder has no permission bits of its own: it stands for a 0644 file. */
-		struct stat st;
+		struct stat st = { 0 };
 		if (PL_REAL(faccessat)(dirfd, path, mode, flags) == 0)
 			return pl_ret(0, saved);
 		if (errno != EACCES || PL_REAL(fstatat)(dirfd, path, &st, 0) < 0)

@@ -38,7 +38,7 @@ static const char *absolute(int dirfd, const char *path, char *buf, size_t cap)
 
 int pl_write_prepare(const pl_target *t, int dirfd, const char *path, int truncating)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	up_remote r;
 	if (PL_REAL(fstatat)(dirfd, path, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_mode & 07777) != 0)

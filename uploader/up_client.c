@@ -196,14 +196,7 @@ static int connect_or_start(const cfg_route *r, char *why, size_t whylen)
 	if (fd >= 0 || fd == -EPERM)
 		return fd;
 	char state[PATH_MAX - 16], lock[PATH_MAX];
-	char user[PATH_MAX];
-	int rc = up_state_dir(r, state, sizeof state);
-	snprintf(user, sizeof user, "%s", state);
-	char *slash = strrchr(user, '/');
-	if (slash)
-		*slash = '\0';
-	if (rc == 0 && (rc = fs_mkdir_p(r->spool, 01777)) == 0 && (rc = up_own_dir(user, 1)) == 0)
-		rc = up_own_dir(state, 1);
+	int rc = up_state_make(r, state, sizeof state);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot use the state directory %.120s: %s%s", state,
 			 strerror(-rc), rc == -EPERM ? " (not a directory of yours with mode 0700)" : "");

@@ -612,7 +612,7 @@ static int open_tree(up_engine *e)
 {
 	const char *local = e->route->local;
 	int rc = fs_mkdir_p(local, 0755);
-	struct stat st;
+	struct stat st = { 0 };
 	if (rc == 0 && lstat(local, &st) < 0)
 		rc = -errno;
 	if (rc < 0) {
@@ -637,15 +637,7 @@ static int open_tree(up_engine *e)
 
 static int take_over(up_engine *e)
 {
-	int rc = up_state_dir(e->route, e->state, sizeof e->state);
-	char user[PATH_MAX];
-	snprintf(user, sizeof user, "%s", e->state);
-	char *slash = strrchr(user, '/');
-	if (slash)
-		*slash = '\0';
-	if (rc == 0 && (rc = fs_mkdir_p(e->route->spool, 01777)) == 0 &&
-	    (rc = up_own_dir(user, 1)) == 0)
-		rc = up_own_dir(e->state, 1);
+	int rc = up_state_make(e->route, e->state, sizeof e->state);
 	if (rc < 0) {
 		log_error("write route %s: state directory %s: %s", e->route->local, e->state,
 			  strerror(-rc));

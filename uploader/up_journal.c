@@ -130,6 +130,8 @@ void up_journal_drop(up_journal *j, const char *rel)
 
 void up_journal_move(up_journal *j, up_jent *e, const char *to)
 {
+	if (strcmp(e->rel, to) == 0)
+		return;
 	char *rel = strdup(to);
 	if (!rel)
 		return;
@@ -139,7 +141,7 @@ void up_journal_move(up_journal *j, up_jent *e, const char *to)
 		put_escaped(j->f, e->rel);
 		fputc('\n', j->f);
 	}
-	HASH_DEL(j->ents, e);
+	HASH_DEL(j->ents, e); // NOLINT(clang-analyzer-core.NullDereference): e is in it
 	free(e->rel);
 	e->rel = rel;
 	HASH_ADD_KEYPTR(hh, j->ents, e->rel, strlen(e->rel), e);
@@ -278,12 +280,13 @@ void up_journal_close(up_journal *j)
 	j->f = NULL;
 	for (up_jent *e = j->ents, *n; e; e = n) {
 		n = e->hh.next;
-		HASH_DEL(j->ents, e);
+		/* The analyzer loses track of uthash's head after a deletion that empties it. */
+		HASH_DEL(j->ents, e); // NOLINT(clang-analyzer-unix.Malloc)
 		ent_free(e);
 	}
 	for (up_mpu_rec *m = j->mpus, *n; m; m = n) {
 		n = m->hh.next;
-		HASH_DEL(j->mpus, m);
+		HASH_DEL(j->mpus, m); // NOLINT(clang-analyzer-unix.Malloc)
 		free(m->id);
 		free(m->key);
 		free(m);

@@ -107,7 +107,6 @@ static int copy_over(up_engine *e, const char *rel, const char *key, const seen 
 	up_jent *j = up_journal_find(&e->j, rel);
 	if (j && j->ino == s->ino) {
 		up_journal_set(&e->j, rel, key, j->remote, j->size, j->mtime_ns, j->ino, j->etag);
-		j = up_journal_find(&e->j, rel);
 	}
 	if (!up_journal_key_used(&e->j, s->key, NULL))
 		up_engine_delete_later(e, s->key);
@@ -395,7 +394,7 @@ static int download(up_engine *e, const char *rel, const seen *s, char *why, siz
 	int rc = s3_get_fd(e->client, e->route->bucket, s->key, 0, S3_TO_END, fd, 0, &got, &info,
 			   &err);
 	struct timespec times[2] = { { .tv_nsec = UTIME_NOW }, pr.mtime };
-	struct stat fresh;
+	struct stat fresh = { 0 };
 	if (rc == 0 && (fchmod(fd, 0644) < 0 || futimens(fd, times) < 0 || fstat(fd, &fresh) < 0))
 		rc = -errno;
 	close(fd);

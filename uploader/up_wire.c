@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/sb.h"
 #include "common/sha256.h"
 
@@ -53,6 +54,19 @@ int up_own_dir(const char *dir, int private_mode)
 	if (st.st_uid != geteuid() || (st.st_mode & (private_mode ? 077 : 022)))
 		return -EPERM;
 	return 0;
+}
+
+int up_state_make(const cfg_route *r, char *out, size_t cap)
+{
+	int rc = up_state_dir(r, out, cap);
+	if (rc < 0)
+		return rc;
+	char *slash = strrchr(out, '/');
+	*slash = '\0';
+	if ((rc = fs_mkdir_p(r->spool, 01777)) == 0)
+		rc = up_own_dir(out, 1);
+	*slash = '/';
+	return rc < 0 ? rc : up_own_dir(out, 1);
 }
 
 int up_peer_is_us(int sock)

@@ -55,6 +55,11 @@ socklen_t up_socket_addr(const cfg_route *r, struct sockaddr_un *a);
  * Never follows a symbolic link. Returns 0 or -errno (-EPERM: wrong owner or mode). */
 int up_own_dir(const char *dir, int private_mode);
 
+/* Creates r's state directory as needed (the spool 01777 like /tmp, then u<uid> and <id>
+ * private to the caller, each checked with up_own_dir) and writes its path into out.
+ * Returns 0 or -errno. */
+int up_state_make(const cfg_route *r, char *out, size_t cap);
+
 /* The peer of a connected UNIX socket runs as our effective user. */
 int up_peer_is_us(int sock);
 
