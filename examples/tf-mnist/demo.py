@@ -102,7 +102,7 @@ def parse_job_output(text):
         "ms_per_step": last(r"\(([0-9.]+) ms/step\)"),
         "saves": last(r"checkpoint saves (\d+) taking", int),
         "save_s": last(r"checkpoint saves \d+ taking ([0-9.]+)s"),
-        "uploaded": last(r"write summary: (\d+) files uploaded", int),
+        "uploaded": last(r"write summary: (?:\S+: )?(\d+) files uploaded", int),
         "pending": last(r"write summary: .* (\d+) pending", int),
         "failed": last(r"write summary: .* (\d+) failed", int),
     }

@@ -90,9 +90,14 @@ def test_training_job_resumes_from_bucket(build, minio, boto, dataset_bucket, tm
     job = [build.require(build.rwsplit), "run", "-c", conf, "--", PYTHON,
            EXAMPLE / "main.py"] + SHORT
     demo.new_pod()
-    rc, text, described = run(job + ["--steps", "100", "--reader", "gzip"], env)
+    rc, text, described = run(job + ["--steps", "100", "--reader", "gzip"],
+                              env | {"RWSPLIT_LOG": "debug"})
     first = check_run(boto, dataset_bucket, rc, text, described, [80, 100], spool)
     assert first["saved_steps"] == [20, 40, 60, 80, 100], described
+    # manager.save() is local file work only: the job itself sent no write request to the
+    # store (its uploads, copies and deletes are the tree agent's, logged there).
+    writes = re.findall(r"debug: (?:PUT|DELETE|HEAD|POST) \S+ ->", text)
+    assert "debug:" in text and writes == [], described
     assert first["last_step"] == 100 and first["dataload_s"] is not None, described
     assert first["restored_step"] is None, described
 
