@@ -29,6 +29,8 @@ CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 SHIM_SRC    := $(wildcard tests/shims/*.c)
+# Test programs linked statically, without rwsplit code: LD_PRELOAD does not reach them.
+STATIC_SRC  := $(wildcard tests/static/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -39,6 +41,7 @@ CLI     := $(BUILD)/bin/rwsplit
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 SHIMS   := $(patsubst tests/shims/%.c,$(BUILD)/tests/lib%.so,$(SHIM_SRC))
+STATICS := $(patsubst tests/static/%.c,$(BUILD)/tests/%,$(STATIC_SRC))
 VENV    := .tools/venv
 
 .PHONY: all deps test unit integration demo install clean lint
@@ -77,6 +80,10 @@ $(BUILD)/tests/lib%.so: $(BUILD)/obj/tests/shims/%.o
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $< -ldl
 
+$(BUILD)/tests/%: tests/static/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
+
 deps:
 	@scripts/deps.sh
 
@@ -84,7 +91,7 @@ deps:
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; CK_FORK=yes $$t; done
 
-integration: all $(TOOLS) $(SHIMS)
+integration: all $(TOOLS) $(SHIMS) $(STATICS)
 	$(VENV)/bin/python -m pytest -q tests/integration
 
 test: deps
