@@ -1611,3 +1611,39 @@ def test_threads_write_many_files(wr, boto):
                 for t in range(8) for i in range(20)}
     assert_objects(boto, wr.bucket, expected, context=res.describe())
     assert_spool_clean(wr.spool, res.describe())
+
+
+def test_stdio_modes_over_placeholders(wr, boto):
+    """fopen() through libc (ctypes, as C and C++ programs call it) on objects that are only
+    placeholders in the tree: "w" replaces the object ("0123456789" rewritten with "ab" is
+    "ab"), "a" appends to it, "r+" of a missing name is ENOENT and "wx" of an existing one
+    EEXIST, as on local disk."""
+    boto.put_object(Bucket=wr.bucket, Key=wr.key("w.txt"), Body=b"0123456789")
+    boto.put_object(Bucket=wr.bucket, Key=wr.key("a.txt"), Body=b"0123456789")
+    script = textwrap.dedent(r"""
+        import ctypes, json, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)  # the global fopen: rwsplit's
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        r, out = sys.argv[1], {}
+        def fopen(name, mode, text=None):
+            f = libc.fopen(os.path.join(r, name).encode(), mode.encode())
+            if not f:
+                return os.strerror(ctypes.get_errno())
+            if text:
+                libc.fputs(text.encode(), f)
+            libc.fclose(f)
+            return "OK"
+        out["w"] = fopen("w.txt", "w", "ab")
+        out["a"] = fopen("a.txt", "a", "ab")
+        out["r+missing"] = fopen("missing.txt", "r+")
+        out["wx"] = fopen("w.txt", "wx", "zz")
+        print(json.dumps(out))
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    assert json.loads(res.stdout) == {"w": "OK", "a": "OK",
+                                      "r+missing": os.strerror(2), "wx": os.strerror(17)}
+    assert_objects(boto, wr.bucket, {wr.key("w.txt"): b"ab", wr.key("a.txt"): b"0123456789ab"},
+                   context=res.describe())
