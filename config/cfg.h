@@ -61,6 +61,9 @@ typedef struct cfg_route {
 				      * after its close is never uploaded under its temp name */
 	uint32_t snapshot_interval_ms; /* default 30 s; a file kept open for writing is
 				      * uploaded this often while it changes (0: only at close) */
+	uint64_t spool_budget;       /* default 0 (none): files of the tree already in the
+				      * store beyond this many bytes become placeholders again,
+				      * least recently used first */
 	int line;
 } cfg_route;
 

@@ -111,6 +111,8 @@ static const struct key write_keys[] = {
 	  .max = 60 * 1000 },
 	{ .name = "snapshot_interval", .type = V_DURATION,
 	  FIELD(cfg_route, snapshot_interval_ms) },
+	{ .name = "spool_budget", .type = V_SIZE, FIELD(cfg_route, spool_budget), .min = 0,
+	  .max = UINT64_MAX },
 	{ .name = NULL },
 };
 

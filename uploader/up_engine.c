@@ -451,6 +451,8 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&e->lock);
 		char why[UP_WHY_MAX] = "";
 		int rc = up_reconcile(e, it, 0, why, sizeof why);
+		if (rc == LOOK_DONE)
+			up_evict(e);
 		pthread_mutex_lock(&e->lock);
 		looked(e, it, rc, why);
 	}

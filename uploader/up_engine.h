@@ -102,6 +102,10 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen);
 /* Downloads the placeholder at rel. Caller does not hold e->lock. */
 int up_fetch_placeholder(up_engine *e, const char *rel, char *why, size_t whylen);
 
+/* spool_budget: uploaded files beyond it become placeholders again, least recently used
+ * first (they are downloaded again on the next open). Caller does not hold e->lock. */
+void up_evict(up_engine *e);
+
 /* Lists the route's prefix and makes a placeholder for each object the tree lacks. */
 int up_populate(up_engine *e);
 

@@ -257,7 +257,11 @@ static int usable_rel(const char *rel)
 	return 1;
 }
 
-static int make_placeholder(up_engine *e, const char *rel, const s3_list_entry *o)
+/* Makes the placeholder of object key (size bytes, mtime, etag) at rel: built beside it and
+ * renamed into place, over what is there when replace is set (eviction), else only where
+ * nothing is. */
+static int make_placeholder(up_engine *e, const char *rel, const char *key, uint64_t size,
+			    struct timespec mtime, const char *etag, int replace)
 {
 	char tmp[PATH_MAX];
 	tmp_beside(rel, "place", tmp, sizeof tmp);
@@ -269,10 +273,9 @@ static int make_placeholder(up_engine *e, const char *rel, const s3_list_entry *
 	char note[PATH_MAX + 512];
 	int n = snprintf(note, sizeof note, "rwsplit placeholder: s3://%s/%s (%llu bytes) is not "
 			 "downloaded yet.\nOpen it through rwsplit (LD_PRELOAD=librwsplit.so) to "
-			 "download it.\n", e->route->bucket, o->key, (unsigned long long)o->size);
-	up_remote r = { .size = o->size, .mtime = { .tv_sec = o->mtime },
-			.marker_len = (uint64_t)n };
-	snprintf(r.etag, sizeof r.etag, "%s", o->etag ? o->etag : "");
+			 "download it.\n", e->route->bucket, key, (unsigned long long)size);
+	up_remote r = { .size = size, .mtime = mtime, .marker_len = (uint64_t)n };
+	snprintf(r.etag, sizeof r.etag, "%s", etag ? etag : "");
 	char val[UP_PLACE_XATTR_MAX];
 	size_t vlen = up_place_format(&r, val);
 	struct timespec times[2] = { r.mtime, r.mtime };
@@ -286,10 +289,10 @@ static int make_placeholder(up_engine *e, const char *rel, const s3_list_entry *
 	}
 	close(fd);
 	pthread_mutex_lock(&e->lock);
-	up_journal_set(&e->j, rel, o->key, 1, (uint64_t)st.st_size, mtime_ns(&st), st.st_ino,
+	up_journal_set(&e->j, rel, key, 1, (uint64_t)st.st_size, mtime_ns(&st), st.st_ino,
 		       r.etag);
 	pthread_mutex_unlock(&e->lock);
-	if (renameat2(e->rootfd, tmp, e->rootfd, rel, RENAME_NOREPLACE) < 0) {
+	if (renameat2(e->rootfd, tmp, e->rootfd, rel, replace ? 0 : RENAME_NOREPLACE) < 0) {
 		rc = -errno; /* a file of that name appeared meanwhile: it wins */
 		unlinkat(e->rootfd, tmp, 0);
 		pthread_mutex_lock(&e->lock);
@@ -324,7 +327,8 @@ static int populate_entry(void *arg, const s3_list_entry *o)
 	struct stat st;
 	if (known || fstatat(e->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 		return 0;
-	int rc = make_placeholder(e, rel, o);
+	int rc = make_placeholder(e, rel, o->key, o->size, (struct timespec){ .tv_sec = o->mtime },
+				  o->etag, 0);
 	if (rc < 0 && rc != -EEXIST && rc != -ENOTDIR)
 		log_warn("write route %s: cannot show s3://%s/%s in the tree: %s", e->route->local,
 			 e->route->bucket, o->key, strerror(-rc));
@@ -435,4 +439,97 @@ int up_fetch_placeholder(up_engine *e, const char *rel, char *why, size_t whylen
 	pthread_mutex_unlock(&e->lock);
 	free(mine);
 	return rc;
+}
+
+/* -- spool_budget ----------------------------------------------------------------------- */
+
+typedef struct candidate {
+	char *rel;
+	char key[RT_KEY_MAX + 1];
+	char etag[80];
+	uint64_t size, ino;
+	int64_t mtime;
+	time_t used;             /* last access or change */
+} candidate;
+
+static int by_use(const void *a, const void *b)
+{
+	const candidate *x = a, *y = b;
+	return (x->used > y->used) - (x->used < y->used);
+}
+
+/* Turns the uploaded, unchanged file of c back into a placeholder, unless somebody has it
+ * open: a write lease is granted only to a process that is alone with the file. */
+static int evict_one(up_engine *e, const candidate *c)
+{
+	int fd = openat(e->rootfd, c->rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int rc = -EBUSY;
+	if (fstat(fd, &st) == 0 && st.st_ino == c->ino && (uint64_t)st.st_size == c->size &&
+	    mtime_ns(&st) == c->mtime && fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		rc = make_placeholder(e, c->rel, c->key, c->size, st.st_mtim, c->etag, 1);
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	}
+	close(fd);
+	if (rc == 0)
+		log_debug("agent: evicted %s (%llu bytes; spool_budget)", c->rel,
+			  (unsigned long long)c->size);
+	return rc;
+}
+
+void up_evict(up_engine *e)
+{
+	uint64_t budget = e->route->spool_budget, used = 0;
+	if (!budget)
+		return;
+	size_t n = 0, cap = 0;
+	candidate *cs = NULL;
+	char key[RT_KEY_MAX + 1];
+	pthread_mutex_lock(&e->lock);
+	for (up_jent *j = e->j.ents; j; j = j->hh.next) {
+		if (j->remote)
+			continue;
+		used += j->size;
+		up_item *busy = NULL;
+		HASH_FIND_STR(e->items, j->rel, busy);
+		if (busy || !j->key || rt_object_key(e->route, j->rel, 0, key, sizeof key) < 0 ||
+		    strcmp(key, j->key) != 0)
+			continue; /* being looked at, or not where its name says yet */
+		if (n == cap) {
+			candidate *grown = realloc(cs, (cap = cap ? 2 * cap : 64) * sizeof *cs);
+			if (!grown)
+				break;
+			cs = grown;
+		}
+		candidate *c = &cs[n];
+		if (!(c->rel = strdup(j->rel)))
+			break;
+		snprintf(c->key, sizeof c->key, "%s", j->key);
+		snprintf(c->etag, sizeof c->etag, "%s", j->etag);
+		c->size = j->size;
+		c->ino = j->ino;
+		c->mtime = j->mtime_ns;
+		n++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (used > budget && cs) {
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+			cs[i].used = fstatat(e->rootfd, cs[i].rel, &st, AT_SYMLINK_NOFOLLOW) == 0
+				     ? (st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime) : 0;
+		}
+		qsort(cs, n, sizeof *cs, by_use);
+		for (size_t i = 0; i < n && used > budget; i++)
+			if (evict_one(e, &cs[i]) == 0)
+				used -= cs[i].size;
+		if (used > budget)
+			log_warn("write route %s: %llu bytes of files kept locally, over spool_budget "
+				 "(%llu): the rest is open or not uploaded yet", e->route->local,
+				 (unsigned long long)used, (unsigned long long)budget);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(cs[i].rel);
+	free(cs);
 }

@@ -1647,3 +1647,31 @@ def test_stdio_modes_over_placeholders(wr, boto):
                                       "r+missing": os.strerror(2), "wx": os.strerror(17)}
     assert_objects(boto, wr.bucket, {wr.key("w.txt"): b"ab", wr.key("a.txt"): b"0123456789ab"},
                    context=res.describe())
+
+
+def test_spool_budget_honoured_under_ten_times_the_volume(make_wroute, bucket, boto):
+    """spool_budget = 1MiB and 10 MiB written (40 files of 256 KiB): every file lands, the
+    uploaded files beyond the budget become placeholders again (least recently used first),
+    so the tree keeps at most the budget (plus one file) of data, and a file evicted is
+    read back whole through rwsplit, downloaded again."""
+    route = make_wroute(bucket, spool_budget="1MiB")
+    files = {f"b/f{i:02d}.bin": blob(f"budget{i}", 256 * KiB) for i in range(40)}
+    script = textwrap.dedent(r"""
+        import os, random, sys
+        r = sys.argv[1]
+        os.makedirs(os.path.join(r, "b"), exist_ok=True)
+        for i in range(40):
+            with open(os.path.join(r, "b", "f%02d.bin" % i), "wb") as f:
+                f.write(random.Random("budget%d" % i).randbytes(256 << 10))
+    """)
+    res = expect_ok(route.run([sys.executable, "-c", script, route.local]))
+    assert_objects(boto, bucket, {route.key(k): v for k, v in files.items()},
+                   context=res.describe())
+    local = sum(p.stat().st_size for p in Path(route.local).rglob("*.bin")
+                if p.stat().st_mode & 0o777)  # placeholders have no permission bits
+    assert local <= (1 << 20) + 256 * KiB, f"{local} bytes kept locally\n{res.describe()}"
+    evicted = [p for p in Path(route.local).rglob("*.bin") if not p.stat().st_mode & 0o777]
+    assert len(evicted) >= 35, evicted
+    name = evicted[0].relative_to(route.local).as_posix()
+    back = expect_ok(route.run(["cat", route.path(name)]))
+    assert back.stdout == files[name], back.describe()
