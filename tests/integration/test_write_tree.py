@@ -845,6 +845,10 @@ def test_python_tempfile_shutil_sqlite_zip_numpy(wt, local, scripts, src_tree, t
     for side in (local, wt):
         res = ok(side.run(py(scripts["pylib.py"], side.out, src_tree)))
         names[side is wt] = json.loads(res.stdout)["ntf"]
+        # The sqlite3 CLI reads the db back (it opens it read-write: closed after "writing").
+        res = ok(side.run(["sqlite3", side.path("db/test.db"),
+                           "PRAGMA integrity_check; SELECT count(*) FROM t;"]))
+        assert res.stdout == b"ok\n858\n", res.describe()
     assert_same_tree(wt.out, local.out, rename={names[True]: names[False]})
     expected = expected_objects(wt)
     assert not [k for k in expected if "journal" in k]
