@@ -1675,3 +1675,23 @@ def test_spool_budget_honoured_under_ten_times_the_volume(make_wroute, bucket, b
     name = evicted[0].relative_to(route.local).as_posix()
     back = expect_ok(route.run(["cat", route.path(name)]))
     assert back.stdout == files[name], back.describe()
+
+
+def test_failed_exec_in_a_vfork_child_changes_nothing(wr, boto):
+    """Python's subprocess runs a missing program (nvidia-smi on a CPU node) in a vfork
+    child whose exec fails and which _exits in the parent's memory: the parent's writes
+    before and after, and its exit's wait for them, are unaffected."""
+    script = textwrap.dedent(r"""
+        import os, subprocess, sys
+        r = sys.argv[1]
+        open(os.path.join(r, "before.txt"), "w").write("before")
+        for _ in range(3):
+            try:
+                subprocess.run(["/nonexistent/nvidia-smi"], cwd=r)
+            except FileNotFoundError:
+                pass
+        open(os.path.join(r, "after.txt"), "w").write("after")
+    """)
+    res = expect_ok(wr.run([sys.executable, "-c", script, wr.local]))
+    assert_objects(boto, wr.bucket, {wr.key("before.txt"): b"before",
+                                     wr.key("after.txt"): b"after"}, context=res.describe())
