@@ -296,9 +296,14 @@ static int tree_agent(const char *config, const char *digest, const char *tree, 
 		return EXIT_USAGE;
 	}
 	cli_use_linked_client();
-	/* Its stderr is /dev/null: without RWSPLIT_LOG_FILE it logs beside its journal. */
+	/* Its stderr is /dev/null: without RWSPLIT_LOG_FILE it logs beside its journal, at
+	 * RWSPLIT_AGENT_LOG's level when that is set (debugging the agent alone). */
 	char state[PATH_MAX - 16], logpath[PATH_MAX];
-	const char *lf = getenv("RWSPLIT_LOG_FILE");
+	const char *lf = getenv("RWSPLIT_LOG_FILE"), *level = getenv("RWSPLIT_AGENT_LOG");
+	if (level && *level) {
+		setenv("RWSPLIT_LOG", level, 1);
+		log_init();
+	}
 	if ((!lf || !*lf) && !foreground && up_state_make(r, state, sizeof state) == 0) {
 		snprintf(logpath, sizeof logpath, "%s/agent.log", state);
 		setenv("RWSPLIT_LOG_FILE", logpath, 1);
