@@ -106,7 +106,7 @@ BOTO3 = "boto3 upload_file"
 DESIGN_TARGET = ("a checkpoint save that returns to the training loop in ≤ 1.2× the time of "
                  "the same save to local disk")
 TARGET = 1.2
-SUMMARY_RE = re.compile(r"^rwsplit\[\d+\][^\n]*write summary: (\d+) files uploaded "
+SUMMARY_RE = re.compile(r"^rwsplit\[\d+\][^\n]*write summary: (?:\S+: )?(\d+) files uploaded "
                         r"\((\d+) bytes\), (\d+) pending, (\d+) failed", re.MULTILINE)
 REQUEST_RE = re.compile(r"^rwsplit\[\d+\] debug: ([A-Z]+) (\S+) -> (\d+)", re.MULTILINE)
 PROBLEM_RE = re.compile(r"^rwsplit\[\d+\] (error|warn)[^\n]*", re.MULTILINE)
