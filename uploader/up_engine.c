@@ -422,6 +422,7 @@ static void *worker(void *arg)
 		if (e->dels) {
 			up_del *d = e->dels;
 			e->dels = d->next;
+			e->deleting++;
 			int used = up_journal_key_used(&e->j, d->key, NULL);
 			pthread_mutex_unlock(&e->lock);
 			if (!used) {
@@ -435,6 +436,7 @@ static void *worker(void *arg)
 			free(d->key);
 			free(d);
 			pthread_mutex_lock(&e->lock);
+			e->deleting--;
 			pthread_cond_broadcast(&e->changed);
 			continue;
 		}
@@ -472,6 +474,7 @@ static void count_left(up_engine *e, uint64_t seq, uint64_t *pending, uint64_t *
 	}
 	for (up_del *d = e->dels; d; d = d->next)
 		(*pending)++;
+	*pending += e->deleting;
 }
 
 static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)

@@ -60,6 +60,7 @@ typedef struct up_engine {
 	up_item *items;
 	up_item *queue, *queue_tail;
 	up_del *dels;
+	unsigned deleting;        /* deletes taken off dels and not done yet */
 	up_watch *watches;
 	char **fetching;         /* paths being downloaded */
 	size_t nfetching;
