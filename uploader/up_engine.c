@@ -23,6 +23,12 @@
 #include "common/thread.h"
 #include "uploader/up_wire.h"
 
+/* The kernel queues IN_CLOSE_WRITE before it drops the file's write count, so a look that
+ * follows the event at once can still find the file open for writing. After a close event
+ * an "open" answer is doubted this many times, CLOSE_RECHECK_MS apart (1 s in all). */
+#define CLOSE_RECHECKS 50
+#define CLOSE_RECHECK_MS 20
+
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | \
 		    IN_MOVED_FROM | IN_MOVED_TO | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_ONLYDIR)
 
@@ -56,6 +62,7 @@ static void mark(up_engine *e, const char *rel, uint64_t delay_ms, int postpone)
 		}
 		it->seq = ++e->seq;
 		it->last_put = now;
+		it->due = now + delay_ms;
 		HASH_ADD_KEYPTR(hh, e->items, it->rel, strlen(it->rel), it);
 	}
 	if (it->state == IT_RUNNING)
@@ -108,6 +115,7 @@ static void watch_add(up_engine *e, const char *rel)
 	}
 	up_watch *w = NULL;
 	HASH_FIND_INT(e->watches, &wd, w);
+	log_debug("agent: watch %d %s%s", wd, rel, w ? " (again)" : "");
 	if (!w) {
 		if (!(w = calloc(1, sizeof *w)))
 			return;
@@ -279,8 +287,11 @@ static void handle_event(up_engine *e, const struct inotify_event *ev, pending_f
 	}
 	up_watch *w = NULL;
 	HASH_FIND_INT(e->watches, &ev->wd, w);
-	if (!w)
+	if (!w) {
+		log_debug("agent: event %#x for unknown wd %d (%s)", (unsigned)ev->mask, ev->wd,
+			  ev->len ? ev->name : "");
 		return;
+	}
 	if (ev->mask & IN_IGNORED) {
 		HASH_DEL(e->watches, w);
 		free(w->rel);
@@ -291,6 +302,7 @@ static void handle_event(up_engine *e, const struct inotify_event *ev, pending_f
 		return;
 	char rel[PATH_MAX];
 	join(rel, sizeof rel, w->rel, ev->name);
+	log_debug("agent: event %#x wd %d %s", (unsigned)ev->mask, ev->wd, rel);
 	int isdir = (ev->mask & IN_ISDIR) != 0;
 	uint64_t delay = e->route->upload_delay_ms;
 	if (ev->mask & IN_MOVED_TO) {
@@ -327,11 +339,16 @@ static void handle_event(up_engine *e, const struct inotify_event *ev, pending_f
 	up_item *it = NULL;
 	if (ev->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE)) {
 		up_engine_touch(e, rel, delay);
+		HASH_FIND_STR(e->items, rel, it);
+		if (it && (ev->mask & IN_CLOSE_WRITE))
+			it->closed = CLOSE_RECHECKS;
 	} else if (ev->mask & (IN_MODIFY | IN_ATTRIB)) {
 		/* A file being written: looked at again once it is closed, or for a snapshot. */
 		HASH_FIND_STR(e->items, rel, it);
 		if (!it)
 			mark(e, rel, (ev->mask & IN_MODIFY) ? 1000 : delay, 0);
+		else if (ev->mask & IN_MODIFY)
+			it->closed = 0; /* written again: open means open */
 		e->last_activity = clock_ms();
 	}
 }
@@ -403,6 +420,10 @@ static void looked(up_engine *e, up_item *it, int rc, const char *why)
 	} else if (it->again || rc == LOOK_AGAIN) {
 		it->again = 0;
 		it->due = now + e->route->upload_delay_ms;
+	} else if (rc == LOOK_OPEN && it->closed > 0) {
+		it->closed--;
+		it->open = 0; /* still waited for by drains */
+		it->due = now + CLOSE_RECHECK_MS;
 	} else if (rc == LOOK_OPEN && e->route->snapshot_interval_ms) {
 		it->open = 1;
 		it->due = it->last_put + e->route->snapshot_interval_ms;
@@ -456,6 +477,7 @@ static void *worker(void *arg)
 		if (rc == LOOK_DONE)
 			up_evict(e);
 		pthread_mutex_lock(&e->lock);
+		log_debug("agent: looked at %s: %d (again %d)", it->rel, rc, it->again);
 		looked(e, it, rc, why);
 	}
 	pthread_mutex_unlock(&e->lock);

@@ -28,6 +28,7 @@ typedef struct up_item {
 	enum { IT_WAIT, IT_QUEUED, IT_RUNNING } state;
 	int again;               /* touched while running: look again */
 	int open;                /* open for writing at its last look: drains do not wait */
+	int closed;              /* looks left that doubt an "open" answer (see CLOSE_RECHECKS) */
 	int failures;
 	uint64_t last_put;       /* monotonic ms of its last upload, or when first seen */
 	UT_hash_handle hh;

@@ -135,6 +135,10 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen)
 	}
 	if (!S_ISREG(st.st_mode))
 		return LOOK_DONE; /* symbolic links and the like stay local */
+	log_debug("agent: look %s: journal %d %llu %lld %llu, tree %llu %lld %llu", rel, s.exists,
+		  (unsigned long long)s.size, (long long)s.mtime, (unsigned long long)s.ino,
+		  (unsigned long long)st.st_size, (long long)mtime_ns(&st),
+		  (unsigned long long)st.st_ino);
 	if (s.exists && s.ino == st.st_ino && s.size == (uint64_t)st.st_size &&
 	    s.mtime == mtime_ns(&st)) {
 		if (!s.key[0] || strcmp(s.key, key) == 0)
