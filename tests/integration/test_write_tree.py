@@ -19,15 +19,15 @@ Each test has its own route path (/mnt/rwsplit-wt-<tag>/out, absent beforehand),
 cache directory; the teardown kills the tree agent (found with pgrep) and removes all three.
 
 Run from the repository root (own build dir, so as not to race other builds):
-    make BUILD=/tmp/build-wt all /tmp/build-wt/tests/wr_static   # tests/static/wr_static.mk
+    make BUILD=/tmp/build-wt all /tmp/build-wt/tests/wr_static   # or: make integration
     RWSPLIT_BUILD=/tmp/build-wt .tools/venv/bin/python -m pytest -q \
         tests/integration/test_write_tree.py
 
 Needs rsync, git and the sqlite3 CLI on PATH and the Python packages numpy and safetensors.
 
-RWSPLIT_WT_MODEL=1 checks the tests themselves without rwsplit: the programs run natively
-and a few lines of Python (ModelAgent) mirror the tree into the bucket after each program
-and at each poll, which is what the tree agent must achieve.
+Every preloaded program runs with RWSPLIT_AGENT_LOG=debug, so the tree agent it starts logs
+at debug into SPOOL/u<uid>/<id>/agent.log; a failure message ends with the last lines of
+every such log of the route.
 """
 
 import io
@@ -57,8 +57,6 @@ from tests.harness.proc import LOCALE, expect_ok
 KiB = 1 << 10
 MiB = 1 << 20
 
-MODEL = os.environ.get("RWSPLIT_WT_MODEL") == "1"
-
 PREFIX = "out/"
 ROUTE_DEFAULTS = {
     "multipart_threshold": "5MiB",
@@ -68,6 +66,7 @@ ROUTE_DEFAULTS = {
 RUN_TIMEOUT = 25          # one program; every test stays well under 30 s when it passes
 POLL_TIMEOUT = 20.0       # an object that appears asynchronously
 POLL_STEP = 0.1
+AGENT_LOG_TAIL = 200      # lines of each agent.log in a failure message
 
 # Copied, extracted and synced into the route: nested dirs, 0 and 1 byte files, awkward
 # names, one multipart file (above 5 MiB), plus a symlink and empty directories (which the
@@ -223,7 +222,6 @@ def bucket_mismatch(boto, bucket, expected):
 
 def assert_bucket(wt, expected, context=""):
     """Right now (after a preloaded program's normal exit) the bucket is exactly expected."""
-    wt.tick()
     problem = bucket_mismatch(wt.boto, wt.bucket, expected)
     assert problem is None, f"bucket {wt.bucket}: {problem}\n{context}{wt.diagnostics()}"
 
@@ -233,7 +231,6 @@ def wait_bucket(wt, expected, timeout=POLL_TIMEOUT, context=""):
     deadline = time.monotonic() + timeout
     problem = "not checked"
     while True:
-        wt.tick()
         problem = bucket_mismatch(wt.boto, wt.bucket, expected)
         if problem is None:
             return
@@ -267,10 +264,9 @@ class Child:
     """A program driven step by step: it prints a word per step on stdout; send() writes a
     line to its stdin."""
 
-    def __init__(self, args, env, on_exit=None):
+    def __init__(self, args, env):
         self.args = [str(a) for a in args]
         self.start = time.monotonic()
-        self.on_exit = on_exit
         self.proc = subprocess.Popen(self.args, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True)
@@ -319,8 +315,6 @@ class Child:
             out, err = self.proc.communicate(timeout=10)
             raise AssertionError(f"{self.args!r} still running after {timeout} s (killed)\n"
                                  f"stderr: {err[-3000:]!r}")
-        if self.on_exit:
-            self.on_exit()
         return proc.Result(self.args, self.proc.returncode, out, err,
                            time.monotonic() - self.start)
 
@@ -338,16 +332,11 @@ class Side:
     def env(self, extra=None):
         raise NotImplementedError
 
-    def after_run(self):
-        pass
-
     def run(self, args, timeout=RUN_TIMEOUT, stdin_data=None, extra_env=None):
-        res = proc.run(args, self.env(extra_env), timeout, stdin_data)
-        self.after_run()
-        return res
+        return proc.run(args, self.env(extra_env), timeout, stdin_data)
 
     def spawn(self, args, extra_env=None):
-        child = Child(args, self.env(extra_env), on_exit=self.after_run)
+        child = Child(args, self.env(extra_env))
         self.children.append(child)
         return child
 
@@ -378,36 +367,6 @@ class Local(Side):
         return env
 
 
-class ModelAgent:
-    """RWSPLIT_WT_MODEL=1: what the tree agent must achieve, in Python (the tree mirrored
-    into the bucket), to check the tests without rwsplit."""
-
-    def __init__(self, wt):
-        self.wt = wt
-        self.sent = {}
-
-    def sync(self):
-        try:
-            want = expected_objects(self.wt) if os.path.isdir(self.wt.out) else {}
-            have = bucket_objects(self.wt.boto, self.wt.bucket)
-            for key, p in want.items():
-                st = p.stat()
-                sig = (st.st_size, st.st_mtime_ns, st.st_ino)
-                if key not in have or self.sent.get(key) != sig:
-                    body = p.read_bytes()
-                    # boto3 1.35 + MinIO: an empty PutObject leaves its connection hung for
-                    # 30 s, so those go through a client of their own.
-                    client = self.wt.boto if body else self.wt.server.boto3_client()
-                    client.put_object(Bucket=self.wt.bucket, Key=key, Body=body)
-                    self.sent[key] = sig
-            for key in have:
-                if key.startswith(PREFIX) and key not in want:
-                    self.wt.boto.delete_object(Bucket=self.wt.bucket, Key=key)
-                    self.sent.pop(key, None)
-        except Exception:  # noqa: BLE001 - the store may be down on purpose
-            pass
-
-
 class WTree(Side):
     """One write route: OUT = /mnt/rwsplit-wt-<tag>/out -> s3://bucket/out/."""
 
@@ -422,37 +381,22 @@ class WTree(Side):
         self.spool = spool
         self.cache_dir = cache_dir
         self.home = home
-        self.model = ModelAgent(self) if MODEL else None
-        if MODEL:
-            Path(self.out).mkdir(parents=True)
 
     def key(self, rel):
         return PREFIX + rel
 
     def env(self, extra=None):
+        """Preloaded; RWSPLIT_AGENT_LOG=debug: the tree agent it may start logs at debug."""
         env = proc.preload_env(self.server, self.build.lib, self.conf, "info",
-                               {"HOME": self.home})
-        if MODEL:
-            env.pop("LD_PRELOAD", None)
+                               {"HOME": self.home, "RWSPLIT_AGENT_LOG": "debug"})
         env.update(extra or {})
         return env
-
-    def after_run(self):
-        self.tick()
-
-    def tick(self):
-        """Model mode: mirror now. Otherwise nothing (the agent does it)."""
-        if self.model:
-            self.model.sync()
 
     def recover(self, timeout=RUN_TIMEOUT):
         """`rwsplit recover -c CONF` (not preloaded)."""
         env = self.server.child_env({"RWSPLIT_LOG": "info", "LC_ALL": LOCALE})
         env.pop("LD_PRELOAD", None)
         env.pop("RWSPLIT_CONFIG", None)
-        if MODEL:
-            self.tick()
-            return proc.Result(["recover"], 0, b"", b"", 0.0)
         return proc.run([self.build.require(self.build.rwsplit), "recover", "-c", self.conf],
                         env, timeout)
 
@@ -475,20 +419,38 @@ class WTree(Side):
             time.sleep(0.05)
         return pids
 
+    def agent_logs(self):
+        """The agent.log files of this route's spool (SPOOL/u<uid>/<id>/agent.log)."""
+        return sorted(Path(self.spool).glob("u*/*/agent.log"))
+
     def diagnostics(self):
+        """For a failure message: the route's tree agents and the last AGENT_LOG_TAIL lines
+        of each of its agent.log files."""
         try:
             agents = self.agents()
         except Exception as e:  # noqa: BLE001
             agents = repr(e)
-        return f"\n(tree agents of {self.out}: {agents})"
+        out = [f"\n(tree agents of {self.out}: {agents})"]
+        logs = self.agent_logs()
+        if not logs:
+            out.append(f"(no agent.log under {self.spool})")
+        for log in logs:
+            try:
+                lines = log.read_text(errors="replace").splitlines()
+            except OSError as e:
+                out.append(f"({log}: {e})")
+                continue
+            tail = lines[-AGENT_LOG_TAIL:]
+            out.append(f"--- {log}: last {len(tail)} of {len(lines)} lines ---")
+            out.extend(tail)
+        return "\n".join(out)
 
 
 @pytest.fixture
 def make_wtree(minio, boto, build, tmp_path):
     """make_wtree(bucket, server=None, boto=None, **route_options) -> WTree with its own
     route path, spool and cache dir; the teardown kills its agent and removes all three."""
-    if not MODEL:
-        build.require(build.lib)
+    build.require(build.lib)
     made = []
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -946,8 +908,8 @@ def test_static_writer_renameat(wt, local, build):
     keys appear (poll), the temporary name never remains."""
     exe = build.root / "tests" / "wr_static"
     if not exe.exists():
-        pytest.fail(f"{exe} is missing: build it (tests/static/wr_static.mk: "
-                    f"`make BUILD={build.root} {exe}`)", pytrace=False)
+        pytest.fail(f"{exe} is missing: build it (`make integration` builds tests/static/*.c "
+                    f"statically, or alone: `make BUILD={build.root} {exe}`)", pytrace=False)
     size = 3 * MiB + 5
     stdin_data = blob("stdin", 100 * KiB)
     for side in (local, wt):
@@ -1007,7 +969,6 @@ def test_log_open_read_by_others_and_snapshotted(make_wtree, bucket, local, scri
     snap = None
     deadline = start + 5.0
     while snap is None:
-        wt.tick()
         assert writer.proc.poll() is None, "the writer stopped"
         try:
             data = object_bytes(wt.boto, wt.bucket, wt.key("log.txt"))
@@ -1086,14 +1047,12 @@ def test_agent_killed_then_recover(make_wtree, bucket, scripts):
     files = {"n/small.txt": 10, "n/one.bin": MiB, "n/d/six.bin": 6 * MiB + 1}
     child = wt.spawn(py(scripts["hold.py"], *[f"{wt.path(r)}={n}" for r, n in files.items()]))
     child.expect("closed")
-    if not MODEL:
-        wait_for(wt.agents, 5, f"a tree agent for {wt.out}")
-        killed = wt.kill_agents()
-        assert killed and not wt.agents()
+    wait_for(wt.agents, 5, f"a tree agent for {wt.out}")
+    killed = wt.kill_agents()
+    assert killed and not wt.agents()
     child.killed()
-    if not MODEL:
-        # upload_delay (5 s) has not passed: nothing was uploaded, recover has all to do.
-        assert bucket_objects(wt.boto, wt.bucket) == {}
+    # upload_delay (5 s) has not passed: nothing was uploaded, recover has all to do.
+    assert bucket_objects(wt.boto, wt.bucket) == {}
     res = wt.recover()
     assert res.returncode == 0, res.describe()
     expected = {wt.key(r): blob(os.path.basename(r), n) for r, n in files.items()}
@@ -1140,8 +1099,6 @@ def test_resume_objects_already_in_the_store(wt):
     data = blob("old", 300 * KiB + 7)
     wt.boto.put_object(Bucket=wt.bucket, Key=wt.key("pre/old.bin"), Body=data)
     wt.boto.put_object(Bucket=wt.bucket, Key=wt.key("pre/sub/n.txt"), Body=b"note\n")
-    if MODEL:
-        pytest.skip("placeholders are the agent's, the model has none")
     res = ok(wt.run(["cat", wt.path("pre/old.bin")]))
     assert res.stdout == data, f"cat printed {len(res.stdout)} bytes\n{res.describe()}"
     res = ok(wt.run(["ls", "-ln", wt.path("pre")]))
