@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -279,6 +280,9 @@ static cfg *load_checked(const char *config, const char *digest, int *status)
 	return c;
 }
 
+/* The tree agent's nice value (see tree_agent). */
+#define TREE_AGENT_NICE 10
+
 /* rwsplit agent --tree: the engine of one write route (uploader/up_engine.h). */
 static int tree_agent(const char *config, const char *digest, const char *tree, int foreground)
 {
@@ -304,7 +308,7 @@ static int tree_agent(const char *config, const char *digest, const char *tree, 
 		setenv("RWSPLIT_LOG", level, 1);
 		log_init();
 	}
-	if ((!lf || !*lf) && !foreground && up_state_make(r, state, sizeof state) == 0) {
+	if ((!lf || !*lf) && !foreground && up_state_make(r, state, sizeof state, NULL, 0) == 0) {
 		snprintf(logpath, sizeof logpath, "%s/agent.log", state);
 		setenv("RWSPLIT_LOG_FILE", logpath, 1);
 		log_init();
@@ -321,6 +325,11 @@ static int tree_agent(const char *config, const char *digest, const char *tree, 
 	}
 	log_debug("agent: keeping %s in sync with s3://%s/%s (pid %d)", tree, r->bucket,
 		  r->prefix, (int)getpid());
+	/* Uploads are background work: where the job and the agent want the same cores (a
+	 * save runs while the files saved before it upload), the job goes first. At a drain the
+	 * job waits, so the agent then has the cores to itself. */
+	if (setpriority(PRIO_PROCESS, 0, TREE_AGENT_NICE) < 0)
+		log_debug("agent: setpriority: %s", strerror(errno));
 	/* Detached only once the tree is taken over, so the starter learns of a failure. */
 	long left = up_engine_run(c, r, ls, 0, foreground ? NULL : detach);
 	_exit(left < 0 ? EXIT_TEMPFAIL : 0);
