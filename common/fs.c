@@ -32,6 +32,83 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	}
 }
 
+static int refuse(char *bad, size_t cap, const char *path, size_t n, int rc, const char *why)
+{
+	if (bad && cap)
+		snprintf(bad, cap, "%.*s: %s", (int)n, path, why);
+	return rc;
+}
+
+int fs_open_dir_safe(const char *path, mode_t mode, unsigned flags, char *bad, size_t badcap)
+{
+	size_t len = strlen(path);
+	char name[NAME_MAX + 1];
+	int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return refuse(bad, badcap, path, path[0] == '/', -errno, strerror(errno));
+	uid_t me = geteuid();
+	for (size_t i = 0; i < len;) {
+		while (path[i] == '/')
+			i++;
+		size_t j = i;
+		while (j < len && path[j] != '/')
+			j++;
+		if (j == i)
+			break;
+		if (j - i > NAME_MAX) {
+			close(fd);
+			return refuse(bad, badcap, path, j, -ENAMETOOLONG, "name too long");
+		}
+		memcpy(name, path + i, j - i);
+		name[j - i] = '\0';
+		int last = path[j + strspn(path + j, "/")] == '\0';
+		int made = mkdirat(fd, name, mode) == 0;
+		if (!made && errno != EEXIST) {
+			int e = errno;
+			close(fd);
+			return refuse(bad, badcap, path, j, -e, strerror(e));
+		}
+		int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		struct stat lst;
+		/* O_DIRECTORY answers ENOTDIR for a link too */
+		if (next < 0 && e == ENOTDIR && fstatat(fd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(lst.st_mode))
+			e = ELOOP;
+		close(fd);
+		if (next < 0)
+			return refuse(bad, badcap, path, j, -e, e == ELOOP ? "a symbolic link (rwsplit "
+				      "never follows one there)" : e == ENOTDIR ? "not a directory"
+				      : strerror(e));
+		fd = next;
+		if (made && last && (flags & FS_SHARED))
+			fchmod(fd, mode);
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			e = errno;
+			close(fd);
+			return refuse(bad, badcap, path, j, -e, strerror(e));
+		}
+		const char *why = NULL;
+		int as_parent = !last || (flags & FS_SHARED);
+		if (!as_parent && st.st_uid != me)
+			why = "owned by another user";
+		else if (as_parent && st.st_uid != me && st.st_uid != 0)
+			why = "owned by another user, who could replace what is made in it";
+		else if (last && (flags & FS_PRIVATE) && (st.st_mode & 077))
+			why = "open to other users (needs mode 0700)";
+		else if (as_parent && (st.st_mode & 002) && !(st.st_mode & S_ISVTX))
+			why = "writable by everyone and not sticky (chmod +t), so another user could "
+			      "replace what is made in it";
+		if (why) {
+			close(fd);
+			return refuse(bad, badcap, path, j, -EPERM, why);
+		}
+		i = j;
+	}
+	return fd;
+}
+
 int fs_rm_rf_at(int parent, const char *name)
 {
 	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)

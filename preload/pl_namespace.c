@@ -98,8 +98,9 @@ PL_EXPORT int chdir(const char *path)
 		return pl_ret(r, saved);
 	if (t.route->mode == CFG_WRITE) {
 		/* A real directory: the kernel's cwd is the route path itself. */
-		if (!pl_in_vfork_child())
-			pl_write_attach(&t);
+		int arc = pl_write_attach(&t);
+		if (arc < 0)
+			return pl_ret(arc, saved);
 		int rc = PL_REAL(chdir)(path);
 		if (rc == 0 && !pl_in_vfork_child())
 			pl_cwd_changed();
@@ -206,8 +207,10 @@ static int read_only_mkdir(const pl_target *t)
 		if (r_ && t_.route->mode == CFG_READ) \
 			return pl_ret((read_rc), saved_); \
 		if (r_) { \
-			pl_write_attach(&t_); \
-			int prc_ = (prepare); \
+			int prc_ = pl_write_attach(&t_); \
+			if (prc_ < 0) \
+				return pl_ret(prc_, saved_); \
+			prc_ = (prepare); \
 			if (prc_ < 0) \
 				return pl_ret(prc_, saved_); \
 		} \
@@ -234,10 +237,11 @@ static int rename_routed(int fromfd, const char *from, int tofd, const char *to,
 		return pl_ret(ra < 0 ? ra : rb, saved);
 	if ((ra && a.route->mode == CFG_READ) || (rb && b.route->mode == CFG_READ))
 		return pl_ret(-EROFS, saved);
-	if (ra)
-		pl_write_attach(&a);
-	if (rb)
-		pl_write_attach(&b);
+	int arc = ra ? pl_write_attach(&a) : 0;
+	if (arc == 0 && rb)
+		arc = pl_write_attach(&b);
+	if (arc < 0)
+		return pl_ret(arc, saved);
 	return real(fromfd, from, tofd, to, fl);
 }
 

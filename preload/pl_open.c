@@ -42,7 +42,9 @@ static int open_write_route(int dirfd, const char *path, const pl_target *t, int
 {
 	if (pl_in_vfork_child()) /* posix_spawn's file actions: nothing of ours to touch */
 		goto real;
-	pl_write_attach(t);
+	int arc = pl_write_attach(t);
+	if (arc < 0)
+		return arc;
 	/* A file the store could never hold is refused where the program can tell. */
 	if ((flags & O_CREAT) && strlen(t->route->prefix) + strlen(t->rest) > RT_KEY_MAX)
 		return -ENAMETOOLONG;
@@ -275,8 +277,8 @@ static int prepare_stdio(const pl_target *t, const char *path, const char *mode)
 {
 	if (pl_in_vfork_child())
 		return 0;
-	pl_write_attach(t);
-	return pl_write_prepare(t, AT_FDCWD, path, mode[0] == 'w');
+	int arc = pl_write_attach(t);
+	return arc < 0 ? arc : pl_write_prepare(t, AT_FDCWD, path, mode[0] == 'w');
 }
 
 static FILE *fopen_routed(const pl_target *t, const char *mode, int saved)

@@ -69,9 +69,8 @@ int pl_resolve_path(int dirfd, const char *path, int list_self, pl_path *p)
 		return r;
 	if (p->t.route->mode == CFG_WRITE) {
 		/* A real tree: the caller's own arguments. */
-		pl_write_attach(&p->t);
 		p->write = 1;
-		return 0;
+		return pl_write_attach(&p->t);
 	}
 	pl_enter();
 	int rc = rd_shadow(p->t.route, p->t.rest, list_self, p->shadow, sizeof p->shadow);

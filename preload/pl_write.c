@@ -14,13 +14,14 @@
 
 int pl_has_write;
 
-void pl_write_attach(const pl_target *t)
+int pl_write_attach(const pl_target *t)
 {
 	if (pl_in_vfork_child())
-		return;
+		return 0;
 	pl_enter();
-	up_attach(t->route);
+	int rc = up_attach(t->route);
 	pl_leave();
+	return rc == -EIO ? 0 : rc;
 }
 
 /* The absolute path of (dirfd, path) when dirfd is a directory fd, into buf. */

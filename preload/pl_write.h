@@ -12,9 +12,11 @@
 /* Set at start-up when the config has a write route. */
 extern int pl_has_write;
 
-/* Attaches to t's agent (not in a vfork child). Call before passing a write-route call on;
- * a failure is logged once and the call still goes to libc. */
-void pl_write_attach(const pl_target *t);
+/* Attaches to t's agent (not in a vfork child). Call before passing a write-route call on.
+ * Returns 0 (also when there is no agent: logged once, the call still goes to libc), or
+ * -errno when the route's directory is refused (a link, another user's): the call must
+ * fail with it. */
+int pl_write_attach(const pl_target *t);
 
 /* Before an open of (dirfd, path) on write route t (t may be NULL: found from dirfd): a
  * placeholder there is downloaded, or, when the open will truncate it, made an empty file.

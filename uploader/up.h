@@ -24,7 +24,9 @@ int up_init(const cfg *c, void (*first_use)(void));
 
 /* Makes sure write route r's tree exists and its agent runs and has listed the store (once
  * per process; later calls cost one atomic load). first_use (up_init) is called the first
- * time. Returns 0, or -errno when there is no agent (logged once). */
+ * time. Returns 0; -EIO when there is no agent (logged once: files stay in the tree); or
+ * the -errno of fs_open_dir_safe (-ELOOP, -EPERM, ...) when the tree itself is refused
+ * (logged once): then nothing may be written there. */
 int up_attach(const cfg_route *r);
 
 /* An object that is only in the store, as its placeholder in the tree describes it. */

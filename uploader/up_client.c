@@ -31,6 +31,7 @@ typedef struct up_proute {
 	atomic_int state;
 	int conn;                /* the ATTACH connection, kept open */
 	atomic_int used;         /* attached once in this process: drain at exit */
+	int refused;             /* -errno: the tree failed fs_open_dir_safe (under uc.lock) */
 	uint64_t uploaded0, bytes0; /* the agent's totals when we attached */
 } up_proute;
 
@@ -173,11 +174,10 @@ static int connect_or_start(const cfg_route *r, char *why, size_t whylen)
 	int fd = connect_agent(r);
 	if (fd >= 0 || fd == -EPERM)
 		return fd;
-	char state[PATH_MAX - 16], lock[PATH_MAX];
-	int rc = up_state_make(r, state, sizeof state);
+	char state[PATH_MAX - 16], lock[PATH_MAX], bad[PATH_MAX + 128];
+	int rc = up_state_make(r, state, sizeof state, bad, sizeof bad);
 	if (rc < 0) {
-		snprintf(why, whylen, "cannot use the state directory %.120s: %s%s", state,
-			 strerror(-rc), rc == -EPERM ? " (not a directory of yours with mode 0700)" : "");
+		snprintf(why, whylen, "cannot use the spool's state directory: %.200s", bad);
 		return rc;
 	}
 	snprintf(lock, sizeof lock, "%s/start.lock", state);
@@ -214,10 +214,21 @@ int up_attach(const cfg_route *r)
 	if (s == R_ATTACHED)
 		return 0;
 	if (s == R_FAILED)
-		return -EIO;
+		return p->refused ? p->refused : -EIO;
 	pthread_mutex_lock(&uc.lock);
 	int rc = 0;
 	if (atomic_load(&p->state) == R_NEW) {
+		char bad[PATH_MAX + 128];
+		/* Checked here too, not only by the agent: a refused tree must not be written. */
+		int tfd = fs_open_dir_safe(r->local, 0755, 0, bad, sizeof bad);
+		if (tfd < 0) {
+			log_error("write route %s: refusing it: %s", r->local, bad);
+			p->refused = tfd;
+			atomic_store(&p->state, R_FAILED);
+			pthread_mutex_unlock(&uc.lock);
+			return tfd;
+		}
+		close(tfd);
 		char why[UP_WHY_MAX] = "";
 		up_reply rep = { 0 };
 		int fd = connect_or_start(r, why, sizeof why);
@@ -241,9 +252,10 @@ int up_attach(const cfg_route *r)
 				  "files written there stay local until `rwsplit recover` runs", r->local,
 				  r->bucket, r->prefix, strerror(-rc), why[0] ? ": " : "", why);
 			atomic_store(&p->state, R_FAILED);
+			rc = -EIO;
 		}
 	} else if (atomic_load(&p->state) == R_FAILED) {
-		rc = -EIO;
+		rc = p->refused ? p->refused : -EIO;
 	}
 	pthread_mutex_unlock(&uc.lock);
 	return rc;

@@ -634,40 +634,27 @@ static void abort_leftovers(up_engine *e)
 	}
 }
 
-/* Makes the tree (or checks the one there) and opens it without following links. */
+/* Makes the tree (or checks the one there) and opens it, every level checked. */
 static int open_tree(up_engine *e)
 {
 	const char *local = e->route->local;
-	int rc = fs_mkdir_p(local, 0755);
-	struct stat st = { 0 };
-	if (rc == 0 && lstat(local, &st) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		log_error("write route %s: cannot create the directory: %s (mount a volume there, "
-			  "e.g. an emptyDir, or create it writable for uid %u)", local, strerror(-rc),
-			  (unsigned)geteuid());
-		return rc;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		log_error("write route %s: not a directory%s", local,
-			  S_ISLNK(st.st_mode) ? " (a symbolic link: rwsplit never follows one there)" : "");
-		return -ENOTDIR;
-	}
-	if (st.st_uid != geteuid()) {
-		log_error("write route %s: owned by uid %u, not by this user (uid %u): its files could "
-			  "be planted by another user", local, (unsigned)st.st_uid, (unsigned)geteuid());
-		return -EPERM;
-	}
-	e->rootfd = open(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return e->rootfd < 0 ? -errno : 0;
+	char bad[PATH_MAX + 128];
+	e->rootfd = fs_open_dir_safe(local, 0755, 0, bad, sizeof bad);
+	if (e->rootfd >= 0)
+		return 0;
+	log_error("write route %s: refusing it: %s%s", local, bad,
+		  e->rootfd == -EACCES || e->rootfd == -EROFS ? " (mount a volume there, e.g. an "
+		  "emptyDir, or create it writable for this user)" : "");
+	return e->rootfd;
 }
 
 static int take_over(up_engine *e)
 {
-	int rc = up_state_make(e->route, e->state, sizeof e->state);
+	char bad[PATH_MAX + 128];
+	int rc = up_state_make(e->route, e->state, sizeof e->state, bad, sizeof bad);
 	if (rc < 0) {
-		log_error("write route %s: state directory %s: %s", e->route->local, e->state,
-			  strerror(-rc));
+		log_error("write route %s: refusing the spool's state directory: %s",
+			  e->route->local, bad);
 		return rc;
 	}
 	char lock[PATH_MAX];

@@ -42,31 +42,21 @@ socklen_t up_socket_addr(const cfg_route *r, struct sockaddr_un *a)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
-int up_own_dir(const char *dir, int private_mode)
-{
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	struct stat st;
-	if (lstat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
-	if (st.st_uid != geteuid() || (st.st_mode & (private_mode ? 077 : 022)))
-		return -EPERM;
-	return 0;
-}
-
-int up_state_make(const cfg_route *r, char *out, size_t cap)
+int up_state_make(const cfg_route *r, char *out, size_t cap, char *bad, size_t badcap)
 {
 	int rc = up_state_dir(r, out, cap);
 	if (rc < 0)
 		return rc;
-	char *slash = strrchr(out, '/');
-	*slash = '\0';
-	if ((rc = fs_mkdir_p(r->spool, 01777)) == 0)
-		rc = up_own_dir(out, 1);
-	*slash = '/';
-	return rc < 0 ? rc : up_own_dir(out, 1);
+	/* The spool is shared by the node's users (sticky, like /tmp); below it all is ours. */
+	int fd = fs_open_dir_safe(r->spool, 01777, FS_SHARED, bad, badcap);
+	if (fd >= 0) {
+		close(fd);
+		fd = fs_open_dir_safe(out, 0700, FS_PRIVATE, bad, badcap);
+	}
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 int up_peer_is_us(int sock)

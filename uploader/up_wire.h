@@ -50,15 +50,11 @@ int up_state_dir(const cfg_route *r, char *out, size_t cap);
 /* The abstract socket address of r's agent. Returns the length to pass to bind/connect. */
 socklen_t up_socket_addr(const cfg_route *r, struct sockaddr_un *a);
 
-/* Creates dir (mode 0700) if missing and checks that it is a real directory owned by the
- * caller that nobody else may write; with private_mode, that nobody else may enter.
- * Never follows a symbolic link. Returns 0 or -errno (-EPERM: wrong owner or mode). */
-int up_own_dir(const char *dir, int private_mode);
-
-/* Creates r's state directory as needed (the spool 01777 like /tmp, then u<uid> and <id>
- * private to the caller, each checked with up_own_dir) and writes its path into out.
- * Returns 0 or -errno. */
-int up_state_make(const cfg_route *r, char *out, size_t cap);
+/* Creates r's state directory as needed and writes its path into out: the spool shared
+ * like /tmp (01777), then u<uid>/<id> private to the caller, every level checked with
+ * fs_open_dir_safe (no link, right owner and mode). Returns 0 or -errno; bad (badcap
+ * bytes) then says which directory is at fault and why. */
+int up_state_make(const cfg_route *r, char *out, size_t cap, char *bad, size_t badcap);
 
 /* The peer of a connected UNIX socket runs as our effective user. */
 int up_peer_is_us(int sock);
