@@ -29,6 +29,11 @@
 #define CLOSE_RECHECKS 50
 #define CLOSE_RECHECK_MS 20
 
+/* While files keep being created and closed in the tree (a save in progress), due uploads
+ * wait until it has been quiet for upload_delay, at most this long: the save's own writes
+ * then do not compete with its uploads for the CPU, memory bandwidth and page cache. */
+#define SAVE_HOLD_MAX_MS 5000
+
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | \
 		    IN_MOVED_FROM | IN_MOVED_TO | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_ONLYDIR)
 
@@ -337,6 +342,8 @@ static void handle_event(up_engine *e, const struct inotify_event *ev, pending_f
 		return;
 	}
 	up_item *it = NULL;
+	if (ev->mask & (IN_CLOSE_WRITE | IN_CREATE))
+		e->last_save_event = clock_ms();
 	if (ev->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE)) {
 		up_engine_touch(e, rel, delay);
 		HASH_FIND_STR(e->items, rel, it);
@@ -378,9 +385,16 @@ static void read_events(up_engine *e)
 static uint64_t schedule(up_engine *e)
 {
 	uint64_t now = clock_ms(), next = 1000;
+	uint64_t quiet = e->route->upload_delay_ms, since = now - e->last_save_event;
+	int hold = !e->draining && e->last_save_event && since < quiet;
 	for (up_item *it = e->items; it; it = it->hh.next) {
 		if (it->state != IT_WAIT)
 			continue;
+		if (it->due <= now && hold && now - it->due < SAVE_HOLD_MAX_MS) {
+			if (quiet - since < next)
+				next = quiet - since;
+			continue;
+		}
 		if (it->due <= now) {
 			it->state = IT_QUEUED;
 			it->next = NULL;
@@ -507,6 +521,7 @@ static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)
 	for (up_item *it = e->items; it; it = it->hh.next)
 		if (it->seq <= target && it->state == IT_WAIT && !it->open)
 			it->due = now; /* exit does not wait the delay out */
+	e->draining++;
 	wake(e);
 	for (;;) {
 		count_left(e, target, &rep->pending, &rep->failed);
@@ -521,6 +536,7 @@ static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)
 		}
 		pthread_cond_timedwait(&e->changed, &e->lock, &ts);
 	}
+	e->draining--;
 	pthread_mutex_unlock(&e->lock);
 }
 

@@ -70,6 +70,8 @@ typedef struct up_engine {
 	int stop;
 	atomic_int conns;
 	uint64_t last_activity;  /* monotonic ms */
+	uint64_t last_save_event;/* monotonic ms of the last file created or closed after writing */
+	unsigned draining;       /* drains waiting: nothing is held back for a quiet tree */
 } up_engine;
 
 /* Runs the engine for write route r of c until it is idle (agent) or nothing is left to do
