@@ -41,7 +41,7 @@ if [ ! -x "$venv/bin/python" ]; then
 	python3 -m venv "$venv"
 fi
 if ! cat "${reqs[@]}" | cmp -s - "$venv/.requirements" 2>/dev/null; then
-	log "installing Python requirements (pytest, boto3, numpy, tensorflow-cpu); the first time takes a few minutes"
+	log "installing Python requirements (pytest, boto3, numpy, safetensors, tensorflow-cpu, torch); the first time takes about 5 minutes and 7 GB"
 	"$venv/bin/pip" install -q --disable-pip-version-check -r "${reqs[0]}" -r "${reqs[1]}"
 	cat "${reqs[@]}" >"$venv/.requirements"
 fi

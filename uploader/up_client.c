@@ -268,6 +268,9 @@ static int request(const cfg_route *r, uint32_t op, uint32_t timeout_ms, const c
 	int rc = up_attach(r);
 	if (rc < 0)
 		return rc;
+	/* The one place a program waits for the store on a write route: tests count these. */
+	log_debug("write route %s: waits for its agent to %s %s", r->local,
+		  op == UP_FETCH ? "download" : "upload (fsync)", rest);
 	int fd = connect_agent(r);
 	if (fd < 0)
 		return fd;
