@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_run.h"
 #include "reader/rd_agent.h"
 
 static char buf[RD_AGENT_MSG_MAX];
@@ -188,9 +189,5 @@ int main(void)
 	tcase_add_test(tc, test_entries_malformed);
 	tcase_add_test(tc, test_entry_that_does_not_fit);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for config/: value syntax, every validation error (with its line), defaults,
  * every key, and the example configs. Run from the repository root. */
+#include "unit_run.h"
 #include "common/sha256.h"
 #include "config/cfg.h"
 
@@ -1090,10 +1091,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	SRunner *sr = srunner_create(cfg_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = unit_run(cfg_suite()) != EXIT_SUCCESS;
 	/* Each test removes nothing; the directory only holds this run's small files. */
 	DIR *d = opendir(tmpdir);
 	for (struct dirent *e; d && (e = readdir(d));) {

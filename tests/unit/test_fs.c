@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "unit_run.h"
 #include "common/fs.h"
 
 #define OTHER 65534
@@ -148,9 +149,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_cases, 0, (int)(sizeof cases / sizeof *cases));
 	tcase_add_test(tc, test_nothing_made_past_a_refusal);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit_run.h"
 #include "common/fs.h"
 #include "uploader/up_journal.h"
 #include "uploader/up_place.h"
@@ -139,9 +140,5 @@ int main(void)
 	tcase_add_test(tc, test_other_tree_is_set_aside);
 	tcase_add_test(tc, test_placeholder_attribute_round_trip);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

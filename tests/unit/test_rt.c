@@ -1,5 +1,6 @@
 /* Unit tests for router/: normalization, longest-prefix matching, the cheap pre-check and
  * object keys, including an exhaustive check that no path escapes its route. */
+#include "unit_run.h"
 #include "config/cfg.h"
 #include "router/rt.h"
 
@@ -593,9 +594,5 @@ static Suite *rt_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(rt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(rt_suite());
 }

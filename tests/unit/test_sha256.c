@@ -6,6 +6,7 @@
 
 #include <openssl/sha.h>
 
+#include "unit_run.h"
 #include "common/sha256.h"
 
 static const struct {
@@ -68,9 +69,5 @@ int main(void)
 	tcase_add_test(tc, test_million_a);
 	tcase_add_test(tc, test_matches_openssl_in_pieces);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "unit_run.h"
 #include "common/sb.h"
 #include "s3/s3_sigv4.h"
 
@@ -812,10 +813,7 @@ int main(void)
 {
 	discover(&aws_cases);
 	discover(&s3_cases);
-	SRunner *sr = srunner_create(sigv4_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = unit_run(sigv4_suite()) != EXIT_SUCCESS;
 	free_cases(&aws_cases);
 	free_cases(&s3_cases);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

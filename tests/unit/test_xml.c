@@ -18,6 +18,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "unit_run.h"
 #include "common/sb.h"
 #include "s3/s3.h"
 #include "s3/s3_xml.h"
@@ -1031,9 +1032,5 @@ static Suite *xml_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(xml_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(xml_suite());
 }
