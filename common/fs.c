@@ -66,7 +66,13 @@ int fs_open_dir_safe(const char *path, mode_t mode, unsigned flags, char *bad, s
 		if (!made && errno != EEXIST) {
 			int e = errno;
 			close(fd);
-			return refuse(bad, badcap, path, j, -e, strerror(e));
+			char why[160];
+			/* Where the caller may not make it, say what to do instead. */
+			snprintf(why, sizeof why, "%s%s", strerror(e),
+				 e == EACCES || e == EROFS || e == EPERM
+					 ? " (make the directory beforehand; in a pod, mount an emptyDir there)"
+					 : "");
+			return refuse(bad, badcap, path, j, -e, why);
 		}
 		int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int e = errno;

@@ -101,3 +101,44 @@ def fetch_agents(cache_dir):
                 any(a.startswith(f"{cache_dir}/") for a in argv):
             found[int(d.name)] = argv
     return found
+
+
+def tree_agents(path, name_prefix=False):
+    """pids of the running tree agents (`rwsplit agent ... --tree T`) whose T is path or lies
+    below it (name_prefix: whose T starts with path), this process excluded."""
+    tail = "[^ ]*" if name_prefix else "(/[^ ]*)?"
+    pattern = f"--tree {re.escape(str(path))}{tail}( |$)"
+    res = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True,
+                         timeout=10)
+    return [int(p) for p in res.stdout.split() if int(p) != os.getpid()]
+
+
+def kill_tree_agents(path, sig=signal.SIGKILL, timeout=10.0, name_prefix=False):
+    """Sends sig to every tree agent of path (see tree_agents), then SIGKILL to those still
+    there after timeout; waits (bounded) until all are gone and returns their pids. Raises
+    AssertionError if one outlives the SIGKILL by timeout."""
+    pids = tree_agents(path, name_prefix)
+
+    def signal_all(s):
+        for pid in pids:
+            try:
+                os.kill(pid, s)
+            except ProcessLookupError:
+                pass
+
+    def wait_gone():
+        deadline = time.monotonic() + timeout
+        while any(Path(f"/proc/{p}").exists() for p in pids):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    signal_all(sig)
+    if not wait_gone() and sig != signal.SIGKILL:
+        signal_all(signal.SIGKILL)
+        if wait_gone():
+            return pids
+    alive = [p for p in pids if Path(f"/proc/{p}").exists()]
+    assert not alive, f"tree agents of {path} still running: {alive}"
+    return pids

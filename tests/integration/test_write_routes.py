@@ -212,22 +212,11 @@ class WRoute:
 
     def agent_pids(self):
         """Pids of this config's tree agents (`rwsplit agent --tree BASE/...`)."""
-        out = subprocess.run(["pgrep", "-f", "--", f"--tree {self.base}/"],
-                             capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        return proc.tree_agents(self.base)
 
     def kill_agents(self, sig=signal.SIGKILL):
         """Kills the agents and waits (bounded) until they are gone."""
-        for pid in self.agent_pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        for _ in range(100):
-            if not self.agent_pids():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"agents of {self.base} still running: {self.agent_pids()}")
+        proc.kill_tree_agents(self.base, sig)
 
     def agent_log(self):
         """What the agents logged (SPOOL/u<uid>/<id>/agent.log, at the level the process

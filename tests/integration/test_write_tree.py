@@ -402,22 +402,11 @@ class WTree(Side):
 
     def agents(self):
         """pids of the tree agents of this route (`rwsplit agent ... --tree OUT`)."""
-        res = subprocess.run(["pgrep", "-f", "--", f"--tree {self.out}( |$)"],
-                             capture_output=True, text=True, timeout=10)
-        return [int(p) for p in res.stdout.split()]
+        return proc.tree_agents(self.out)
 
     def kill_agents(self):
         """SIGKILL every agent of the tree and wait (bounded) until they are gone."""
-        pids = self.agents()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        while self.agents() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return pids
+        return proc.kill_tree_agents(self.out)
 
     def agent_logs(self):
         """The agent.log files of this route's spool (SPOOL/u<uid>/<id>/agent.log)."""

@@ -115,6 +115,27 @@ def test_route_parent_world_writable_needs_the_sticky_bit(wt):
     assert_lands(wt)
 
 
+def test_route_path_the_user_cannot_make(wt, other_dir):
+    """The other user (not root) runs a writer on a route whose parent only root may write
+    (/mnt/<base>, 0755): the call fails with EACCES, the message names the route and says
+    to make the directory beforehand (an emptyDir in a pod); nothing is made."""
+    os.mkdir(wt.base, 0o755)
+    mine = other_dir("conf")
+    conf = mine / "rwsplit.conf"           # readable by the other user
+    shutil.copy(wt.conf, conf)
+    os.chmod(conf, 0o644)
+    env = wt.env({"RWSPLIT_CONFIG": str(conf), "HOME": str(mine)})
+    res = subprocess.run(["sh", "-c", f"echo secret > '{wt.path('f')}'"], user=OTHER,
+                         group=OTHER, extra_groups=[], env=env, capture_output=True,
+                         timeout=20)
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode != 0, err
+    assert f"write route {wt.out}: refusing it" in err and "Permission denied" in err, err
+    assert "mount an emptyDir there" in err, err
+    assert listing(wt.base) == []
+    assert bucket_objects(wt.boto, wt.bucket) == {}
+
+
 def test_spool_owned_by_the_other_user(make_wtree, bucket, other_dir):
     """A spool the other user made: the agent's journal, log and socket lock would live
     there. Refused with the path named; the file stays in the tree (nothing lost) and
