@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <ini.h>
 #include <openssl/crypto.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 
 struct s3_creds {
@@ -44,7 +44,7 @@ typedef struct file_scan {
 static int key_is(const char *name, const char *const *choices)
 {
 	for (; *choices; choices++)
-		if (strcasecmp(name, *choices) == 0)
+		if (ascii_strcasecmp(name, *choices) == 0)
 			return 1;
 	return 0;
 }

@@ -1,12 +1,11 @@
 /* AWS Signature Version 4. The canonical forms follow the SigV4 specification; S3 differs
  * from other services only in that the path is neither normalized nor encoded twice. */
 #include "s3/s3_sigv4.h"
+#include "common/ascii.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -40,7 +39,7 @@ static void hmac(const void *key, size_t keylen, const char *msg, unsigned char 
 
 static int is_unreserved(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+	return ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 void s3_uri_encode(sb *s, const char *src, size_t len, int keep_slash)
@@ -202,11 +201,11 @@ static int cmp_header(const void *a, const void *b)
  * to one space. */
 static void append_folded(sb *out, const char *v)
 {
-	while (*v && isspace((unsigned char)*v))
+	while (*v && ascii_isspace((unsigned char)*v))
 		v++;
 	int pending_space = 0;
 	for (; *v; v++) {
-		if (isspace((unsigned char)*v)) {
+		if (ascii_isspace((unsigned char)*v)) {
 			pending_space = 1;
 			continue;
 		}
@@ -241,7 +240,7 @@ static int header_set_build(header_set *hs, const s3_kv *h, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		canon_header *found = NULL;
 		for (size_t j = 0; j < hs->n; j++)
-			if (strcasecmp(hs->items[j].name, h[i].name) == 0)
+			if (ascii_strcasecmp(hs->items[j].name, h[i].name) == 0)
 				found = &hs->items[j];
 		if (found) {
 			sb_putc(&found->value, ',');
@@ -251,7 +250,7 @@ static int header_set_build(header_set *hs, const s3_kv *h, size_t n)
 			if (!found->name)
 				return -ENOMEM;
 			for (char *p = found->name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
+				*p = (char)ascii_tolower((unsigned char)*p);
 		}
 		append_folded(&found->value, h[i].value ? h[i].value : "");
 		if (sb_failed(&found->value))

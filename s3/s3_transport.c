@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "common/ascii.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
@@ -103,7 +103,7 @@ static int header_is(const char *line, size_t len, const char *name, const char 
 		     size_t *vlen)
 {
 	size_t n = strlen(name);
-	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+	if (len <= n || line[n] != ':' || ascii_strncasecmp(line, name, n) != 0)
 		return 0;
 	const char *v = line + n + 1;
 	const char *end = line + len;

@@ -12,10 +12,13 @@
  *
  * Run from the repository root (the data paths are relative to it). */
 #include <check.h>
+#include <ctype.h>
+#include <locale.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -777,6 +780,77 @@ START_TEST(test_sign_out_free_zeroed)
 }
 END_TEST
 
+/* A program we are preloaded into may call setlocale(). Signing must not change: under
+ * en_US.ISO-8859-1 the bytes of "é" are letters to isalnum(), under tr_TR.UTF-8 tolower('I')
+ * is not 'i' (so "If-Match" would not fold). Each locale is compiled with localedef into a
+ * private LOCPATH; a locale that cannot be made fails the test (scripts/deps.sh installs
+ * Debian's locales), and each case first shows that libc's classes really differ there. */
+static int latin1_differs(void)
+{
+	return isalnum(0xC3) != 0;
+}
+
+static int turkish_differs(void)
+{
+	return tolower('I') != 'i' || strcasecmp("Id", "id") != 0;
+}
+
+static const struct {
+	const char *input, *charmap, *name;
+	int (*differs)(void);   /* libc's classes there are not C's */
+} locale_cases[] = {
+	{ "en_US", "ISO-8859-1", "en_US.ISO-8859-1", latin1_differs },
+	{ "tr_TR", "UTF-8", "tr_TR.UTF-8", turkish_differs },
+};
+
+static void sign_with_keys_and_headers(s3_sign_out *out)
+{
+	s3_kv h[] = { { "Host", "127.0.0.1:9000" }, { "If-Match", "\"0123abcd\"" },
+		      { "X-Amz-Meta-Id", "Iİ" }, { "INFO", " a\t b " } };
+	s3_kv q[] = { { "prefix", "d\xc3\xa9j\xc3\xa0 vu/I" }, { "list-type", "2" } };
+	s3_sign_req r = {
+		.method = "GET", .path = "/bkt/caf\xc3\xa9/\xc3\x89t\xc3\xa9 ID.bin", .query = q,
+		.nquery = 2, .headers = h, .nheaders = 4, .payload_hash = "UNSIGNED-PAYLOAD",
+		.region = "us-east-1", .service = "s3", .access_key = "AKIDEXAMPLE",
+		.secret_key = "secret", .when = 1760549395, .add_content_sha256 = 1,
+	};
+	memset(out, 0, sizeof *out);
+	ck_assert_int_eq(s3_sign_headers(&r, out), 0);
+}
+
+START_TEST(test_sign_locale_independent)
+{
+	s3_sign_out c_locale, there;
+	sign_with_keys_and_headers(&c_locale);
+	const char *canon = sb_str(&c_locale.canonical_request);
+	ck_assert_ptr_nonnull(strstr(canon, "/bkt/caf%C3%A9/%C3%89t%C3%A9%20ID.bin\n"));
+	ck_assert_ptr_nonnull(strstr(canon, "\nif-match:\"0123abcd\"\n"));
+	ck_assert_ptr_nonnull(strstr(canon, "\ninfo:a b\n"));
+
+	char dir[] = "/tmp/rwsplit-locales-XXXXXX", cmd[512];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd, "localedef -c -i %s -f %s %s/%s >/dev/null 2>&1",
+		 locale_cases[_i].input, locale_cases[_i].charmap, dir, locale_cases[_i].name);
+	int made = system(cmd);
+	snprintf(cmd, sizeof cmd, "%s/%s", dir, locale_cases[_i].name);
+	struct stat st;
+	ck_assert_msg(stat(cmd, &st) == 0, "localedef did not make %s (exit %d): install "
+		      "Debian's locales (scripts/deps.sh)", cmd, made);
+	setenv("LOCPATH", dir, 1);
+	const char *set = setlocale(LC_ALL, locale_cases[_i].name);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_msg(set != NULL, "setlocale(%s) failed", locale_cases[_i].name);
+	ck_assert_msg(locale_cases[_i].differs(), "%s: libc classes as in C; the case shows nothing",
+		      locale_cases[_i].name);
+	sign_with_keys_and_headers(&there);
+	ck_assert_str_eq(sb_str(&there.canonical_request), canon);
+	ck_assert_str_eq(there.signature, c_locale.signature);
+	s3_sign_out_free(&c_locale);
+	s3_sign_out_free(&there);
+}
+END_TEST
+
 static Suite *sigv4_suite(void)
 {
 	Suite *s = suite_create("sigv4");
@@ -805,6 +879,8 @@ static Suite *sigv4_suite(void)
 	tcase_add_test(tc, test_uri_decode_length_bound);
 	tcase_add_test(tc, test_sign_order_independent);
 	tcase_add_test(tc, test_sign_out_free_zeroed);
+	tcase_add_loop_test(tc, test_sign_locale_independent, 0,
+			    (int)(sizeof(locale_cases) / sizeof(locale_cases[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
