@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "reader/rd_agent.h"
@@ -205,14 +206,6 @@ static void *serve_conn(void *arg)
 	return NULL;
 }
 
-/* Only processes of our own user may use our credentials. */
-static int same_user(int sock)
-{
-	struct ucred cr;
-	socklen_t len = sizeof cr;
-	return getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
-}
-
 static int still_ours(const char *path, const struct stat *bound)
 {
 	struct stat st;
@@ -226,7 +219,7 @@ static int serve(int ls, const char *path, const struct stat *bound, uint32_t id
 		struct pollfd p = { .fd = ls, .events = POLLIN };
 		if (poll(&p, 1, 1000) > 0) {
 			int sock = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-			if (sock >= 0 && !same_user(sock)) {
+			if (sock >= 0 && !fs_peer_is_us(sock)) {
 				close(sock);
 			} else if (sock >= 0) {
 				atomic_fetch_add(&agent.active, 1);
@@ -385,6 +378,20 @@ int cmd_agent(int argc, char **argv)
 		return EXIT_OSERR;
 	}
 	memcpy(a.sun_path, path, strlen(path) + 1);
+	/* Our callers find us by this path: in a directory another user may write, they could
+	 * be made to talk to someone else, or we to replace their socket. */
+	char dir[sizeof a.sun_path], bad[PATH_MAX + 128];
+	memcpy(dir, path, strlen(path) + 1);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir] = '\0';
+	int dfd = fs_open_dir_safe(slash ? dir : ".", 0700, FS_PRIVATE, bad, sizeof bad);
+	if (dfd < 0) {
+		fprintf(stderr, "rwsplit agent: %s: refusing its directory: %s\n", path, bad);
+		cfg_free(c);
+		return EXIT_OSERR;
+	}
+	close(dfd);
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct stat bound;
 	mode_t old = umask(077);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "uploader/up_engine.h"
 #include "uploader/up_wire.h"
@@ -30,7 +31,7 @@ static long drain_agent(const cfg_route *r)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct sockaddr_un a;
 	socklen_t len = up_socket_addr(r, &a);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || !up_peer_is_us(fd)) {
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || !fs_peer_is_us(fd)) {
 		if (fd >= 0)
 			close(fd);
 		return -1;

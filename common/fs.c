@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -155,4 +156,11 @@ int fs_self_dir(char *out, size_t cap)
 	int n = slash ? snprintf(out, cap, "%.*s", (int)(slash - info.dli_fname), info.dli_fname)
 		      : snprintf(out, cap, ".");
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int fs_peer_is_us(int sock)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	return getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
 }

@@ -1,4 +1,5 @@
-/* Directory helpers shared by the cache and the spool. */
+/* What the cache, the spool and the agents' sockets share: directories another user of the
+ * node cannot swap, and sockets whose peer is checked. */
 #ifndef RWSPLIT_FS_H
 #define RWSPLIT_FS_H
 
@@ -30,5 +31,9 @@ int fs_rm_rf(const char *path);
 /* The directory of the file (shared library or program) this code was loaded from, into out
  * (cap bytes). Returns 0, or -1 when it cannot be told or does not fit. */
 int fs_self_dir(char *out, size_t cap);
+
+/* 1 if the process at the other end of UNIX socket sock runs as our effective uid
+ * (SO_PEERCRED), else 0: only it may use our credentials or feed us data. */
+int fs_peer_is_us(int sock);
 
 #endif

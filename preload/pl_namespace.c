@@ -71,6 +71,11 @@ static int chdir_in_vfork_child(const pl_target *t, char *shadow, size_t cap)
 		return -ENAMETOOLONG;
 	if (PL_REAL(chdir)(shadow) == 0)
 		return 0;
+	/* The cache's own directories first, so that mkdir -p below does not make them open
+	 * to others. */
+	int checked = rd_user_dir_in_vfork_child();
+	if (checked < 0)
+		return checked;
 	/* fs_mkdir_p's mkdir calls reach libc through our shim, which passes a shadow path
 	 * (outside every route) straight through. */
 	int rc = fs_mkdir_p(shadow, 0755);

@@ -42,6 +42,11 @@ int rd_init(const cfg *c, const rd_hooks *hooks);
  * -ENAMETOOLONG. */
 int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, size_t cap);
 
+/* For a vfork child (subprocess's cwd=), which may change nothing of its parent's memory:
+ * 0 if cache_dir/u<uid> is known good, else the walk of rd_user_dir (made or checked, as
+ * there) without recording or logging its result. Returns 0 or -errno. */
+int rd_user_dir_in_vfork_child(void);
+
 /* The shadow tree's root directory of read route r (a constant string). */
 const char *rd_shadow_root(const cfg_route *r);
 

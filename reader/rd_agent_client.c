@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,10 +67,49 @@ static int by_text(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* This user's random key, as hex (65 bytes): cache_dir/u<uid>/agent.key, 32 bytes from
+ * getrandom, made 0600 by the first process that needs it and published with link(), so
+ * that processes racing to make it all read the winner's. Returns 0 or -errno. */
+static int user_key(char hex[65])
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	unsigned char k[32];
+	snprintf(path, sizeof path, "%s/u%u/agent.key", rd.cfg->cache_dir, (unsigned)geteuid());
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+		int w = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int ok = w >= 0 && getrandom(k, sizeof k, 0) == (ssize_t)sizeof k &&
+			 write(w, k, sizeof k) == (ssize_t)sizeof k;
+		if (w >= 0)
+			close(w);
+		if (ok && link(tmp, path) < 0 && errno != EEXIST)
+			ok = 0;
+		if (w >= 0)
+			unlink(tmp);
+		if (!ok)
+			return -EIO;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int good = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		   !(st.st_mode & 077) && read(fd, k, sizeof k) == (ssize_t)sizeof k;
+	close(fd);
+	if (!good)
+		return -EPERM;
+	for (size_t i = 0; i < sizeof k; i++)
+		snprintf(hex + 2 * i, 3, "%02x", k[i]);
+	return 0;
+}
+
 /* The agent serves one configuration with one set of credentials: its socket is named after
  * the config's text as this process loaded it and every credential-related variable of the
  * environment, so a process with other keys never uses an agent holding someone else's, nor
- * one that read an edited config (route numbers in FETCH requests must mean the same). */
+ * one that read an edited config (route numbers in FETCH requests must mean the same). The
+ * name is in the agent's command line, which every user can read: the hash is keyed with
+ * the user's random key, so it cannot be used to guess a secret offline. */
 static int identity(char *out)
 {
 	size_t nvars = 0;
@@ -85,14 +125,23 @@ static int identity(char *out)
 			vars[nvars++] = *e;
 	/* environ's order can differ between processes with the same variables. */
 	qsort(vars, nvars, sizeof *vars, by_text);
+	char key[65];
+	int rc = user_key(key);
+	if (rc < 0) {
+		free(vars);
+		return rc;
+	}
 	sb s = SB_INIT;
+	sb_puts(&s, key);
+	sb_putc(&s, '\n');
 	for (size_t i = 0; i < nvars; i++) {
 		sb_puts(&s, vars[i]);
 		sb_putc(&s, '\n');
 	}
 	free(vars);
 	rd_hash(out, 16, rd.cfg->digest, sb_str(&s), ag.config);
-	int rc = sb_failed(&s) ? -ENOMEM : 0;
+	explicit_bzero(key, sizeof key);
+	rc = sb_failed(&s) ? -ENOMEM : 0;
 	sb_free(&s);
 	return rc;
 }
@@ -138,12 +187,17 @@ static void setup(void)
 		return;
 	}
 	char id[17];
+	if (rd_user_dir() < 0) {
+		give_up("cache_dir refused", c->cache_dir);
+		return;
+	}
 	if (find_program() < 0) {
 		give_up("no rwsplit command beside the library", NULL);
 		return;
 	}
 	if (!ag.config[0] || identity(id) < 0) {
-		give_up("no absolute path to the config file, or out of memory", NULL);
+		give_up("no absolute path to the config file, no key in cache_dir, or out of memory",
+			NULL);
 		return;
 	}
 	int n = snprintf(ag.sock, sizeof ag.sock, "%s/u%u/agent-%d-%s.sock", c->cache_dir,
@@ -183,6 +237,11 @@ static int try_connect(void)
 		int e = errno;
 		close(fd);
 		return -e;
+	}
+	if (!fs_peer_is_us(fd)) {
+		close(fd);
+		log_error("fetch agent: %s is served by another user; refusing it", ag.sock);
+		return -EPERM;
 	}
 	return fd;
 }

@@ -2,6 +2,7 @@
  * and rd_open, which sends each object to the whole-object or the background-fill path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ rd_state rd;
 int rd_init(const cfg *c, const rd_hooks *hooks)
 {
 	rd.cfg = c;
+	atomic_store(&rd.user_dir, RD_UNCHECKED);
 	if (hooks)
 		rd.hooks = *hooks;
 	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
@@ -75,10 +77,56 @@ rd_route *rd_route_of(const cfg_route *r)
 	return &rd.routes[r - rd.cfg->routes];
 }
 
+/* The walk of rd_user_dir: makes or checks cache_dir and u<uid>, fills bad. Only system
+ * calls and the stack: a vfork child may run it. */
+static int user_dir_walk(char *bad, size_t cap)
+{
+	char dir[PATH_MAX];
+	int fd = fs_open_dir_safe(rd.cfg->cache_dir, 01777, FS_SHARED, bad, cap);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	int n = snprintf(dir, sizeof dir, "%s/u%u", rd.cfg->cache_dir, (unsigned)geteuid());
+	if (n < 0 || (size_t)n >= sizeof dir)
+		return -ENAMETOOLONG;
+	fd = fs_open_dir_safe(dir, 0700, FS_PRIVATE, bad, cap);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int rd_user_dir(void)
+{
+	int rc = atomic_load(&rd.user_dir);
+	if (rc != RD_UNCHECKED)
+		return rc;
+	/* No lock: two threads that walk at once make or find the same directories. */
+	char bad[PATH_MAX + 128] = "";
+	rc = user_dir_walk(bad, sizeof bad);
+	int unchecked = RD_UNCHECKED;
+	if (atomic_compare_exchange_strong(&rd.user_dir, &unchecked, rc) && rc < 0)
+		log_error("read routes: refusing cache_dir %s: %s (another user of the node could "
+			  "read or replace the cache; set cache_dir to a directory of your own)",
+			  rd.cfg->cache_dir, bad[0] ? bad : strerror(-rc));
+	return atomic_load(&rd.user_dir);
+}
+
+int rd_user_dir_in_vfork_child(void)
+{
+	int rc = atomic_load(&rd.user_dir);
+	if (rc != RD_UNCHECKED)
+		return rc;
+	char bad[256];
+	return user_dir_walk(bad, sizeof bad);
+}
+
 int rd_route_prepare(rd_route *rr)
 {
+	int rc = rd_user_dir();
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&rr->lock);
-	int rc = 0;
 	if (!rr->prepared) {
 		const char *dirs[] = { rr->tree, rr->obj, rr->lists, rr->tmp };
 		for (size_t i = 0; i < 4 && rc == 0; i++)

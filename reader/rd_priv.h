@@ -57,6 +57,7 @@ typedef struct rd_state {
 	const cfg *cfg;
 	rd_hooks hooks;
 	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
+	atomic_int user_dir;     /* RD_UNCHECKED, 0 or -errno: see rd_user_dir */
 	struct {
 		atomic_uint_fast64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists,
 			prefetched, prefetch_hits, evictions;
@@ -67,7 +68,16 @@ extern rd_state rd;
 
 rd_route *rd_route_of(const cfg_route *r);
 
-/* Creates the route's cache directories once. Returns 0 or -errno. */
+#define RD_UNCHECKED 1
+
+/* cache_dir and cache_dir/u<uid>, made or checked once per process with fs_open_dir_safe:
+ * cache_dir shared (root's or ours, sticky if anyone may write it, no symbolic link on the
+ * way), u<uid> ours and closed to others (0700). Everything of this user's cache, its
+ * agent's socket and key included, lives below u<uid>, so no other user can plant, read or
+ * replace any of it. Returns 0, or -errno (logged once, naming the path at fault). */
+int rd_user_dir(void);
+
+/* Creates the route's cache directories once (after rd_user_dir). Returns 0 or -errno. */
 int rd_route_prepare(rd_route *rr);
 
 /* The store client of st, created on first use. Returns NULL with *err set (-errno) and why

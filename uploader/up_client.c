@@ -91,7 +91,7 @@ static int connect_agent(const cfg_route *r)
 		close(fd);
 		return -e;
 	}
-	if (!up_peer_is_us(fd)) {
+	if (!fs_peer_is_us(fd)) {
 		close(fd);
 		log_error("write route %s: the agent's socket belongs to another user; refusing it",
 			  r->local);

@@ -622,7 +622,7 @@ static void accept_one(up_engine *e)
 	if (sock < 0)
 		return;
 	void **arg = malloc(2 * sizeof *arg);
-	if (!arg || !up_peer_is_us(sock)) {
+	if (!arg || !fs_peer_is_us(sock)) {
 		free(arg);
 		close(sock);
 		return;

@@ -58,10 +58,3 @@ int up_state_make(const cfg_route *r, char *out, size_t cap, char *bad, size_t b
 	close(fd);
 	return 0;
 }
-
-int up_peer_is_us(int sock)
-{
-	struct ucred cr;
-	socklen_t len = sizeof cr;
-	return getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
-}

@@ -56,7 +56,4 @@ socklen_t up_socket_addr(const cfg_route *r, struct sockaddr_un *a);
  * bytes) then says which directory is at fault and why. */
 int up_state_make(const cfg_route *r, char *out, size_t cap, char *bad, size_t badcap);
 
-/* The peer of a connected UNIX socket runs as our effective user. */
-int up_peer_is_us(int sock);
-
 #endif
