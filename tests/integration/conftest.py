@@ -7,8 +7,10 @@ RWSPLIT_BUILD selects the build directory (default: build).
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,3 +232,24 @@ def s3op(build, minio, config_file):
         yield runner
     finally:
         runner.kill_spawned()
+
+
+# The second user of the node in the trust tests (nobody/nogroup).
+OTHER_UID = 65534
+
+
+@pytest.fixture
+def other_dir():
+    """other_dir(name) -> a directory in /tmp owned by the second user (OTHER_UID), mode
+    0777: the attacker's own place, which that user can reach; removed afterwards."""
+    made = []
+
+    def make(name):
+        d = Path(tempfile.mkdtemp(prefix=f"rwsplit-{name}-", dir="/tmp"))
+        os.chown(d, OTHER_UID, OTHER_UID)
+        os.chmod(d, 0o777)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)

@@ -19,7 +19,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,24 +33,9 @@ DATA = {"a.txt": b"the real bytes\n" * 100, "d/b.bin": os.urandom(70_000),
 FAKE = b"planted by another user\n"
 
 
-@pytest.fixture
-def other_dir():
-    """other_dir(name) -> a directory in /tmp owned by the other user, mode 0777."""
-    made = []
-
-    def make(name):
-        d = Path(tempfile.mkdtemp(prefix=f"rwsplit-{name}-", dir="/tmp"))
-        os.chown(d, OTHER, OTHER)
-        os.chmod(d, 0o777)
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 class Reader:
-    """One read route /mnt/rwsplit-rt-<tag>/data -> s3://bucket/data/ with its own cache_dir."""
+    """One read route /mnt/rwsplit-rt-<tag>/data -> s3://bucket/data/ with its own cache_dir;
+    prefetch off, so that what is cached is only what a test read."""
 
     def __init__(self, minio, build, bucket, tmp_path):
         tag = secrets.token_hex(5)
@@ -59,7 +43,7 @@ class Reader:
         self.cache = Path(f"/dev/shm/rwsplit-rt-{tag}")
         self.conf = tmp_path / f"rt-{tag}.conf"
         self.conf.write_text(f"[global]\ncache_dir = {self.cache}\n\n" + minio.config_text(
-            routes=[("read", self.local, f"s3://{bucket}/data/", {})]))
+            routes=[("read", self.local, f"s3://{bucket}/data/", {"prefetch": "off"})]))
         self.minio, self.build = minio, build
 
     def cat(self, rel, log="info"):

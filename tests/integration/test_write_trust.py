@@ -11,7 +11,6 @@ user has prepared the node; the accepted cases check that the object arrives.
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,23 +28,6 @@ def as_other(args, timeout=10):
     """Runs args as the second user; returns the CompletedProcess."""
     return subprocess.run(args, user=OTHER, group=OTHER, extra_groups=[], capture_output=True,
                           timeout=timeout)
-
-
-@pytest.fixture
-def other_dir():
-    """other_dir(name) -> a directory in /tmp owned by the second user, mode 0777 (the
-    attacker's own place, which that user can reach); removed afterwards."""
-    made = []
-
-    def make(name):
-        d = Path(tempfile.mkdtemp(prefix=f"rwsplit-{name}-", dir="/tmp"))
-        os.chown(d, OTHER, OTHER)
-        os.chmod(d, 0o777)
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def write_secret(wt, rel="f"):
