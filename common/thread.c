@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct named_start {
 	void *(*fn)(void *);
@@ -27,6 +28,8 @@ int thread_start(pthread_t *t, size_t stack, const char *name, void *(*fn)(void 
 	s->fn = fn;
 	s->arg = arg;
 	snprintf(s->name, sizeof s->name, "%s", name);
+	char short_name[sizeof s->name];
+	memcpy(short_name, s->name, sizeof short_name);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -40,7 +43,14 @@ int thread_start(pthread_t *t, size_t stack, const char *name, void *(*fn)(void 
 	int rc = pthread_create(t ? t : &ignored, &attr, run_named, s);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
+	if (rc != 0) {
 		free(s);
-	return rc;
+		return rc;
+	}
+	/* Named before we return, not only once the thread runs: whoever looks at the
+	 * process's threads right after (top -H, a test) sees the name. A detached thread may
+	 * already be gone, so it is left to name itself. */
+	if (t)
+		pthread_setname_np(*t, short_name);
+	return 0;
 }
