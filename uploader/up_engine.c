@@ -685,7 +685,7 @@ static int take_over(up_engine *e)
 		return rc;
 	struct stat st;
 	fstat(e->rootfd, &st);
-	if ((rc = up_journal_open(&e->j, e->state, st.st_dev, st.st_ino)) < 0) {
+	if ((rc = up_journal_open(&e->j, e->state, e->route->prefix, st.st_dev, st.st_ino)) < 0) {
 		log_error("write route %s: journal in %s: %s", e->route->local, e->state,
 			  strerror(-rc));
 		return rc;

@@ -188,6 +188,26 @@ void up_journal_mpu(up_journal *j, const char *id, const char *key, int started)
 	written(j);
 }
 
+/* A key of the route and a path inside the tree: see up_journal_open. */
+static int in_route(const up_journal *j, const char *key)
+{
+	return strncmp(key, j->prefix, strlen(j->prefix)) == 0 && key[strlen(j->prefix)];
+}
+
+static int in_tree(const char *rel)
+{
+	if (!*rel || *rel == '/')
+		return 0;
+	for (const char *c = rel; c;) {
+		const char *end = strchr(c, '/');
+		size_t n = end ? (size_t)(end - c) : strlen(c);
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		c = end ? end + 1 : NULL;
+	}
+	return 1;
+}
+
 /* Applies one line; a malformed one (a torn last write) is skipped. */
 static void replay_line(up_journal *j, char *line)
 {
@@ -199,6 +219,10 @@ static void replay_line(up_journal *j, char *line)
 		unescape(f[5]);
 		unescape(f[6]);
 		unescape(f[7]);
+		if (!in_route(j, f[6]) || !in_tree(f[7])) {
+			j->refused++;
+			return;
+		}
 		set_quiet(j, f[7], f[6], atoi(f[4]), strtoull(f[1], NULL, 10),
 			  strtoll(f[2], NULL, 10), strtoull(f[3], NULL, 10), f[5]);
 	} else if (n == 2 && strcmp(f[0], "D") == 0) {
@@ -212,6 +236,10 @@ static void replay_line(up_journal *j, char *line)
 		unescape(f[1]);
 		if (n == 3)
 			unescape(f[2]);
+		if (n == 3 && !in_route(j, f[2])) {
+			j->refused++;
+			return;
+		}
 		FILE *keep = j->f;
 		j->f = NULL;
 		up_journal_mpu(j, f[1], n == 3 ? f[2] : "", n == 3);
@@ -219,9 +247,10 @@ static void replay_line(up_journal *j, char *line)
 	}
 }
 
-int up_journal_open(up_journal *j, const char *dir, dev_t dev, ino_t ino)
+int up_journal_open(up_journal *j, const char *dir, const char *prefix, dev_t dev, ino_t ino)
 {
 	memset(j, 0, sizeof *j);
+	j->prefix = prefix;
 	snprintf(j->path, sizeof j->path, "%s/journal", dir);
 	FILE *in = fopen(j->path, "re");
 	char *line = NULL;
@@ -247,6 +276,11 @@ int up_journal_open(up_journal *j, const char *dir, dev_t dev, ino_t ino)
 	free(line);
 	if (in)
 		fclose(in);
+	if (j->refused)
+		log_warn("write route journal %s: %u record%s name a key outside the route's prefix "
+			 "'%s' or a path outside its tree: ignored", j->path, j->refused,
+			 j->refused == 1 ? "" : "s", prefix);
+	j->prefix = NULL;
 	/* Compacted: written beside, then renamed over. */
 	char tmp[sizeof j->path + 8];
 	snprintf(tmp, sizeof tmp, "%s.new", j->path);

@@ -40,12 +40,17 @@ typedef struct up_journal {
 	up_jent *ents;
 	up_mpu_rec *mpus;        /* started and not ended */
 	int failed;              /* a write failed: logged once */
+	const char *prefix;      /* the route's key prefix, while replaying (not owned) */
+	unsigned refused;        /* records dropped by the replay (outside the route) */
 } up_journal;
 
 /* Opens dir/journal, replays it for the tree (dev, ino) and rewrites it compacted. A journal
  * of another tree (the directory was made anew: a new pod's emptyDir) is set aside as
- * journal.old and an empty one started. Returns 0 or -errno. */
-int up_journal_open(up_journal *j, const char *dir, dev_t dev, ino_t ino);
+ * journal.old and an empty one started. A record whose key does not start with prefix (the
+ * route's, "" for the whole bucket) or whose path would leave the tree (absolute, empty, a
+ * "." or ".." component) is dropped with a warning: the agent deletes and copies the keys
+ * it finds here, and must never touch one outside its route. Returns 0 or -errno. */
+int up_journal_open(up_journal *j, const char *dir, const char *prefix, dev_t dev, ino_t ino);
 
 /* Sets rel's entry (replacing any) and logs it. key is copied. Returns the entry. */
 up_jent *up_journal_set(up_journal *j, const char *rel, const char *key, int remote,

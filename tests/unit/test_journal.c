@@ -30,7 +30,7 @@ static const char *const names[] = { "a b/c%41+.bin", "line\nbreak", "ünï 文�
 START_TEST(test_replay_after_reopen)
 {
 	up_journal j;
-	ck_assert_int_eq(up_journal_open(&j, dir, 7, 42), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 7, 42), 0);
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char key[64];
 		snprintf(key, sizeof key, "ckpt/%s", names[i]);
@@ -45,7 +45,7 @@ START_TEST(test_replay_after_reopen)
 	up_journal_mpu(&j, "id 1", "", 0);
 	up_journal_close(&j);
 
-	ck_assert_int_eq(up_journal_open(&j, dir, 7, 42), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 7, 42), 0);
 	ck_assert_uint_eq(HASH_COUNT(j.ents), 4);
 	ck_assert_ptr_null(up_journal_find(&j, "x"));
 	ck_assert_ptr_null(up_journal_find(&j, "-"));
@@ -73,10 +73,44 @@ START_TEST(test_replay_after_reopen)
 }
 END_TEST
 
+/* A journal the agent did not write (planted, or corrupted): records naming a key outside
+ * the route's prefix or a path outside the tree are dropped, and gone after compaction. */
+START_TEST(test_records_outside_the_route_are_dropped)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/journal", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("T 1 2\n"
+	      "U 1 0 3 0 e ckpt/good good\n"
+	      "U 1 0 3 0 e data/train-00000.tar x\n"     /* the dataset, beside the route */
+	      "U 1 0 3 0 e ckpt ckpt-exact\n"            /* the prefix without its slash */
+	      "U 1 0 3 0 e ckpt/ empty-key\n"
+	      "U 1 0 3 0 e ckpt/z ../../etc/passwd\n"
+	      "U 1 0 3 0 e ckpt/w %2Fetc%2Fpasswd\n"
+	      "U 1 0 3 0 e ckpt/v a/./b\n"
+	      "M id1 data/big\n"
+	      "M id2 ckpt/big\n", f);
+	fclose(f);
+	up_journal j;
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 2), 0);
+	ck_assert_uint_eq(j.refused, 7);
+	ck_assert_uint_eq(HASH_COUNT(j.ents), 1);
+	ck_assert_ptr_nonnull(up_journal_find(&j, "good"));
+	ck_assert_uint_eq(HASH_COUNT(j.mpus), 1);
+	ck_assert_str_eq(j.mpus->key, "ckpt/big");
+	up_journal_close(&j);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 2), 0);
+	ck_assert_uint_eq(j.refused, 0);
+	ck_assert_uint_eq(HASH_COUNT(j.ents), 1);
+	up_journal_close(&j);
+}
+END_TEST
+
 START_TEST(test_torn_last_line_is_ignored)
 {
 	up_journal j;
-	ck_assert_int_eq(up_journal_open(&j, dir, 1, 2), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 2), 0);
 	up_journal_set(&j, "kept", "ckpt/kept", 0, 1, 2, 3, "e");
 	up_journal_close(&j);
 	char path[128];
@@ -85,7 +119,7 @@ START_TEST(test_torn_last_line_is_ignored)
 	ck_assert_ptr_nonnull(f);
 	fputs("D kept", f); /* killed before the newline */
 	fclose(f);
-	ck_assert_int_eq(up_journal_open(&j, dir, 1, 2), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 2), 0);
 	ck_assert_ptr_nonnull(up_journal_find(&j, "kept"));
 	up_journal_close(&j);
 }
@@ -94,12 +128,12 @@ END_TEST
 START_TEST(test_other_tree_is_set_aside)
 {
 	up_journal j;
-	ck_assert_int_eq(up_journal_open(&j, dir, 1, 2), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 2), 0);
 	up_journal_set(&j, "old", "ckpt/old", 0, 1, 2, 3, "e");
 	up_journal_close(&j);
 	/* The tree was made anew (another inode): nothing of the old journal may be used to
 	 * delete objects. */
-	ck_assert_int_eq(up_journal_open(&j, dir, 1, 99), 0);
+	ck_assert_int_eq(up_journal_open(&j, dir, "ckpt/", 1, 99), 0);
 	ck_assert_ptr_null(up_journal_find(&j, "old"));
 	up_journal_close(&j);
 	char old[128];
@@ -136,6 +170,7 @@ int main(void)
 	TCase *tc = tcase_create("journal");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_replay_after_reopen);
+	tcase_add_test(tc, test_records_outside_the_route_are_dropped);
 	tcase_add_test(tc, test_torn_last_line_is_ignored);
 	tcase_add_test(tc, test_other_tree_is_set_aside);
 	tcase_add_test(tc, test_placeholder_attribute_round_trip);
