@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <ini.h>
 #include <openssl/crypto.h>
 
 #include "common/ascii.h"
 #include "common/log.h"
+#include "s3/s3_credfile.h"
 
 struct s3_creds {
 	pthread_mutex_t lock;
@@ -39,6 +39,7 @@ static int from_env(s3_cred_values *v, const char *id, const char *secret, const
 typedef struct file_scan {
 	const char *profile;
 	s3_cred_values v;
+	char too_long[64];     /* the key whose value did not fit */
 } file_scan;
 
 static int key_is(const char *name, const char *const *choices)
@@ -49,7 +50,8 @@ static int key_is(const char *name, const char *const *choices)
 	return 0;
 }
 
-/* libinih handler: picks keys from the profile's section, or from a file with no sections. */
+/* Picks keys from the profile's section, or from a file with no sections; a value too long
+ * for its buffer stops the scan (-E2BIG) rather than being cut. */
 static int scan_entry(void *user, const char *section, const char *name, const char *value)
 {
 	static const char *const ids[] = { "aws_access_key_id", "oss_access_key_id",
@@ -62,26 +64,50 @@ static int scan_entry(void *user, const char *section, const char *name, const c
 	/* The AWS config file spells non-default profiles "[profile NAME]". */
 	const char *sect = strncmp(section, "profile ", 8) == 0 ? section + 8 : section;
 	if (*sect && strcmp(sect, fs->profile) != 0)
-		return 1;
-	if (key_is(name, ids))
-		snprintf(fs->v.access_key, sizeof fs->v.access_key, "%s", value);
-	else if (key_is(name, secrets))
-		snprintf(fs->v.secret_key, sizeof fs->v.secret_key, "%s", value);
-	else if (key_is(name, tokens))
-		snprintf(fs->v.token, sizeof fs->v.token, "%s", value);
-	return 1;
+		return 0;
+	char *to = NULL;
+	size_t cap = 0;
+	if (key_is(name, ids)) {
+		to = fs->v.access_key;
+		cap = sizeof fs->v.access_key;
+	} else if (key_is(name, secrets)) {
+		to = fs->v.secret_key;
+		cap = sizeof fs->v.secret_key;
+	} else if (key_is(name, tokens)) {
+		to = fs->v.token;
+		cap = sizeof fs->v.token;
+	}
+	if (!to)
+		return 0;
+	if (strlen(value) >= cap) {
+		snprintf(fs->too_long, sizeof fs->too_long, "%s", name);
+		return -E2BIG;
+	}
+	memcpy(to, value, strlen(value) + 1);
+	return 0;
 }
 
-/* Loads c->file into c->values. Caller holds the lock (or owns c exclusively). */
-static int load_file(s3_creds *c, const struct stat *st)
+/* Loads c->file into c->values, or says in why (whylen bytes) what is wrong with it. Caller
+ * holds the lock (or owns c exclusively). */
+static int load_file(s3_creds *c, const struct stat *st, char *why, size_t whylen)
 {
 	file_scan fs = { .profile = c->profile };
-	int rc = ini_parse(c->file, scan_entry, &fs);
+	int rc = s3_credfile_scan(c->file, scan_entry, &fs, NULL);
 	int ok = rc == 0 && fs.v.access_key[0] && fs.v.secret_key[0];
 	if (ok) {
 		c->values = fs.v;
 		c->seen = *st;
 		c->loaded = 1;
+	} else if (rc > 0) {
+		snprintf(why, whylen, "%s:%d: neither a [section] nor a key = value line", c->file,
+			 rc);
+	} else if (rc == -E2BIG) {
+		snprintf(why, whylen, "%s: the value of %s in [%s] is too long", c->file, fs.too_long,
+			 c->profile);
+	} else if (rc < 0) {
+		snprintf(why, whylen, "%s: %s", c->file, strerror(-rc));
+	} else {
+		snprintf(why, whylen, "%s has no keys for profile [%s]", c->file, c->profile);
 	}
 	OPENSSL_cleanse(&fs.v, sizeof fs.v);
 	return ok ? 0 : -EACCES;
@@ -137,10 +163,14 @@ int s3_creds_new(const cfg_store *store, s3_creds **out, char *why, size_t whyle
 		goto on_error;
 	}
 	struct stat st;
-	if (stat(c->file, &st) < 0 || load_file(c, &st) < 0) {
-		snprintf(why, whylen, "no credentials: %s%s has no keys for profile [%s]",
+	char bad[512];
+	int found = stat(c->file, &st) == 0;
+	if (!found)
+		snprintf(bad, sizeof bad, "%s: %s", c->file, strerror(errno));
+	if (!found || load_file(c, &st, bad, sizeof bad) < 0) {
+		snprintf(why, whylen, "no credentials: %s%s",
 			 store->credentials == CFG_CRED_FILE ? "" : "no AWS_*/OSS_* variables and ",
-			 c->file, c->profile);
+			 bad);
 		goto on_error;
 	}
 	snprintf(c->source, sizeof c->source, "file %.60s [%.20s]", c->file, c->profile);
@@ -178,11 +208,12 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out)
 		c->checked = now;
 		struct stat st;
 		if (stat(c->file, &st) == 0 && changed(&st, &c->seen)) {
-			if (load_file(c, &st) == 0)
+			char bad[512];
+			if (load_file(c, &st, bad, sizeof bad) == 0)
 				log_info("credentials reloaded from %s", c->file);
 			else
-				log_warn("credentials file %s changed but has no usable keys; "
-					 "keeping the previous ones", c->file);
+				log_warn("credentials file changed but is not usable (%s); "
+					 "keeping the previous keys", bad);
 		}
 	}
 	int rc = c->loaded || !c->file ? 0 : -EACCES;
