@@ -34,6 +34,7 @@ typedef struct listing {
 	listing_item *items;
 	size_t n, cap;
 	int failed;
+	int exists;     /* keys below the prefix, even if none became an entry */
 } listing;
 
 /* A name the local filesystem can hold as one path component. */
@@ -48,8 +49,13 @@ static int collect(void *arg, const s3_list_entry *e)
 {
 	listing *l = arg;
 	size_t klen = strlen(e->key);
+	/* Something is below the prefix, so the directory exists, even when it is only the
+	 * "directory marker" object named like the prefix itself (the S3 console's "Create
+	 * folder") or keys that cannot be file names ("d//x"): it is then an empty directory,
+	 * not one that its parent lists and that gives ENOENT. */
+	l->exists = 1;
 	if (klen <= l->prefix_len)
-		return 0; /* the "directory marker" object named like the prefix itself */
+		return 0;
 	const char *name = e->key + l->prefix_len;
 	size_t len = klen - l->prefix_len - (e->is_prefix ? 1 : 0);
 	if (!usable_name(name, len)) {
@@ -296,7 +302,7 @@ static int list_now(rd_route *rr, const char *dir)
 		return -ENAMETOOLONG;
 	}
 	struct stat dst;
-	if (l.n == 0 && dir[0]) {
+	if (!l.exists && dir[0]) {
 		/* No object has this prefix (any more): the directory does not exist. */
 		if (lstat(d, &dst) == 0 && S_ISDIR(dst.st_mode))
 			fs_rm_rf(d);

@@ -1647,3 +1647,21 @@ def test_stdio_fopen_freopen_fread(tree, route):
         "one.bin fopen True", "one.bin freopen True",
         "big/huge-40m.bin fopen True", "big/huge-40m.bin freopen True",
         "fopen w True Read-only file system"], res.describe()
+
+
+def test_directory_markers_and_empty_segments(make_route, boto, tree, tmp_path):
+    """Keys as the S3 console makes them, under their own prefix: "m1/" (a "Create folder"
+    marker alone) and "m2/" with "m2/f.txt" beside it. ls, find and cat see what the same
+    local tree shows: m1 an empty directory, m2 with its file; nothing that its parent lists
+    gives ENOENT. (A key with an empty segment, "dd//b", is the same case: MinIO refuses to
+    store one, so it is not tried here.)"""
+    prefix = f"markers-{secrets.token_hex(4)}/"
+    for key, body in (("m1/", b""), ("m2/", b""), ("m2/f.txt", b"file\n")):
+        boto.put_object(Bucket=tree.bucket, Key=prefix + key, Body=body)
+    route = make_route(prefix=prefix)
+    local = tmp_path / "markers"
+    (local / "m1").mkdir(parents=True)
+    (local / "m2").mkdir()
+    (local / "m2" / "f.txt").write_bytes(b"file\n")
+    same(local, route, lambda root: ["sh", "-c", 'cd "$1" && ls -1 . m1 m2 && find . | sort '
+                                     '&& cat m2/f.txt', "sh", root])
