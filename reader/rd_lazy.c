@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
@@ -35,6 +36,13 @@
 #define MAP_MAGIC 0x52574d31u /* "RWM1" */
 #define PRESENT 0xffffffffu
 #define EVICTING 0xfffffffeu
+/* A chunk whose GET failed after the client's retries: FAILED | the second of the failure
+ * (CLOCK_MONOTONIC, the same in every process of the node). Until FAILED_HOLD_S later, no
+ * process fetches it again and its readers get EIO at once, so an object gone since it was
+ * listed costs one GET per chunk, not one per chunk per loop of every filler. Process ids
+ * (at most 2^22) never have the bit. */
+#define FAILED 0x80000000u
+#define FAILED_HOLD_S 10u
 #define FILLERS_PER_FILE 4
 #define WINDOW_READAHEAD 2
 #define WINDOW_MIN_CHUNKS 4
@@ -82,6 +90,22 @@ static void wait_change(rd_map *m, uint32_t seen)
 {
 	struct timespec t = { 0, 100 * 1000 * 1000 }; /* also re-checks claimers' liveness */
 	syscall(SYS_futex, &m->seq, FUTEX_WAIT, seen, &t, NULL, 0);
+}
+
+static int is_failure(uint32_t s)
+{
+	return (s & FAILED) && s != PRESENT && s != EVICTING;
+}
+
+static uint32_t now_s(void)
+{
+	return (uint32_t)(clock_ms() / 1000) & ~FAILED;
+}
+
+/* A failure recorded less than FAILED_HOLD_S ago. */
+static int failed_recently(uint32_t s)
+{
+	return is_failure(s) && ((now_s() - (s & ~FAILED)) & ~FAILED) < FAILED_HOLD_S;
 }
 
 static int alive(uint32_t pid)
@@ -140,7 +164,8 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 		f->used[c] = ++f->tick;
 		pthread_mutex_unlock(&f->wlock);
 	}
-	atomic_store(&f->map->state[c], rc == 0 ? PRESENT : 0);
+	/* A cancelled GET (the process exits) says nothing about the object. */
+	atomic_store(&f->map->state[c], rc == 0 ? PRESENT : rc == -ECANCELED ? 0 : FAILED | now_s());
 	wake_all(f->map);
 	return rc;
 }
@@ -238,9 +263,9 @@ static long claim_next(rd_file *f, uint32_t me)
 {
 	for (uint32_t c = 0; c < f->map->nchunks; c++) {
 		uint32_t s = atomic_load(&f->map->state[c]);
-		if (s == PRESENT)
+		if (s == PRESENT || failed_recently(s))
 			continue;
-		if (s != 0 && s != me && !alive(s)) {
+		if (is_failure(s) || (s != 0 && s != me && !alive(s))) {
 			uint32_t dead = s;
 			atomic_compare_exchange_strong(&f->map->state[c], &dead, 0);
 			s = 0;
@@ -300,6 +325,12 @@ int rd_wait(rd_file *f, uint64_t off, uint64_t len)
 				break;
 			if (s == PRESENT || s == EVICTING) {
 				wait_change(f->map, seen);
+				continue;
+			}
+			if (failed_recently(s))
+				return -EIO;
+			if (is_failure(s)) { /* long enough ago: try again */
+				atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
 				continue;
 			}
 			if (s == 0) {

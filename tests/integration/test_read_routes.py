@@ -16,6 +16,7 @@ Run from the repository root (own build dir, so as not to race other builds):
         tests/integration/test_read_routes.py
 """
 
+import errno
 import json
 import os
 import random
@@ -1665,3 +1666,40 @@ def test_directory_markers_and_empty_segments(make_route, boto, tree, tmp_path):
     (local / "m2" / "f.txt").write_bytes(b"file\n")
     same(local, route, lambda root: ["sh", "-c", 'cd "$1" && ls -1 . m1 m2 && find . | sort '
                                      '&& cat m2/f.txt', "sh", root])
+
+
+GONE_READER = r"""
+import sys, time
+t = time.monotonic()
+try:
+    with open(sys.argv[1], "rb") as f:
+        n = 0
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            n += len(b)
+    print("read", n)
+except OSError as e:
+    print("error", e.errno, round(time.monotonic() - t, 1))
+"""
+
+
+def test_object_gone_since_listed_fails_fast(make_route, boto, tree, tmp_path):
+    """A 40 MiB object (5 chunks, filled in the background) is listed, then deleted before it
+    is read: the reader gets EIO, soon, after at most one GET per chunk, not a filler that
+    retries for ever."""
+    prefix = f"gone-{secrets.token_hex(4)}/"
+    key = prefix + "big.bin"
+    boto.put_object(Bucket=tree.bucket, Key=key, Body=os.urandom(40 * MiB))
+    route = make_route(prefix=prefix, whole_object_max="1MiB", glob={"agent": "off"})
+    expect_ok(route.run(["ls", "-l", route.local]))
+    boto.delete_object(Bucket=tree.bucket, Key=key)
+    script = tmp_path / "gone.py"
+    script.write_text(GONE_READER)
+    res = route.run([sys.executable, str(script), route.path("big.bin")], log="debug")
+    out = res.stdout.decode().split()
+    assert res.returncode == 0 and out[:2] == ["error", str(errno.EIO)], res.describe()
+    assert float(out[2]) < 10, res.describe()
+    gets = re.findall(rb"debug: GET \S+big\.bin -> 404", res.stderr)
+    assert 1 <= len(gets) <= 5 + 2, f"{len(gets)} GETs\n{res.describe()}"
