@@ -44,7 +44,7 @@ SHIMS   := $(patsubst tests/shims/%.c,$(BUILD)/tests/lib%.so,$(SHIM_SRC))
 STATICS := $(patsubst tests/static/%.c,$(BUILD)/tests/%,$(STATIC_SRC))
 VENV    := .tools/venv
 
-.PHONY: all deps test unit integration demo install clean lint
+.PHONY: all deps test unit integration test-tools demo install clean lint
 all: $(LIB) $(S3LIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c
@@ -91,7 +91,10 @@ deps:
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; CK_FORK=yes $$t; done
 
-integration: all $(TOOLS) $(SHIMS) $(STATICS)
+# What the integration tests run besides the library and CLI (s3op, the fault shims, ...).
+test-tools: all $(TOOLS) $(SHIMS) $(STATICS)
+
+integration: test-tools
 	$(VENV)/bin/python -m pytest -q tests/integration
 
 test: deps

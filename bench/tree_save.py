@@ -154,7 +154,6 @@ import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -167,10 +166,10 @@ from bench.common import (VENV_PY, command_line, fmt, fs_type, host_facts,  # no
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer, free_port  # noqa: E402
 from tests.harness.proc import kill_tree_agents  # noqa: E402
+from tests.harness.toxiproxy import TOXI_BIN, Toxiproxy  # noqa: E402
 
 SECTION = "tree-save"
 SELF = Path(__file__).resolve()
-TOXI_BIN = REPO / ".tools" / "bin" / "toxiproxy-server"
 ROUTE_BASE = "/mnt/rwbench-tree-"
 BUCKET = "rwbench-tree"
 PASS_TIMEOUT = 600
@@ -251,67 +250,12 @@ def make_shapes(src, nfiles, big_mib, seed, tf_mib):
 # -- Toxiproxy ----------------------------------------------------------------------------
 
 
-class Toxiproxy:
-    def __init__(self, work, upstream_port, latency_ms, streams):
-        self.api_port, self.listen_port = free_port(), free_port()
-        self.upstream_port, self.latency_ms, self.streams = upstream_port, latency_ms, streams
-        self.log_path = Path(work) / "toxiproxy.log"
-        self.proc = None
-
-    @property
-    def api(self):
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def endpoint(self):
-        return f"http://127.0.0.1:{self.listen_port}"
-
-    def _req(self, method, path, body=None):
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        data = json.dumps(body).encode() if body is not None else None
-        r = urllib.request.Request(self.api + path, data=data, method=method,
-                                   headers={"Content-Type": "application/json"})
-        with opener.open(r, timeout=5) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def start(self, timeout=20):
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(TOXI_BIN), "-host", "127.0.0.1", "-port",
-                                      str(self.api_port)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._req("GET", "/version")
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"toxiproxy-server did not start (log {self.log_path})")
-                time.sleep(0.1)
-        self._req("POST", "/proxies", {"name": "minio",
-                                       "listen": f"127.0.0.1:{self.listen_port}",
-                                       "upstream": f"127.0.0.1:{self.upstream_port}",
-                                       "enabled": True})
-        for stream in (["downstream", "upstream"] if self.streams == "both" else [self.streams]):
-            self._req("POST", "/proxies/minio/toxics",
-                      {"name": f"latency_{stream}", "type": "latency", "stream": stream,
-                       "toxicity": 1.0, "attributes": {"latency": self.latency_ms,
-                                                        "jitter": 0}})
-        return self
-
-    def toxics(self):
-        return self._req("GET", "/proxies/minio/toxics")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.proc = None
+def start_toxiproxy(work, upstream_port, latency_ms, streams):
+    """tests/harness/toxiproxy with a latency toxic on the chosen stream(s)."""
+    toxi = Toxiproxy(upstream_port, work).start()
+    for stream in (["downstream", "upstream"] if streams == "both" else [streams]):
+        toxi.add(f"latency_{stream}", "latency", stream=stream, latency=latency_ms, jitter=0)
+    return toxi
 
 
 # -- agents -------------------------------------------------------------------------------
@@ -617,7 +561,7 @@ def main():
         mc = Mc(server)
         mc.mb(BUCKET)
         s3 = server.boto3_client()
-        toxi = Toxiproxy(work, server.port, args.latency_ms, args.toxic_streams).start()
+        toxi = start_toxiproxy(work, server.port, args.latency_ms, args.toxic_streams)
         toxics = "; ".join(f"{t['name']}: {t['attributes']['latency']} ms"
                            for t in toxi.toxics())
         tox_name = (f"rwsplit, Toxiproxy +{args.latency_ms} ms "

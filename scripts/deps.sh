@@ -24,16 +24,25 @@ log() { printf 'deps: %s\n' "$*" >&2; }
 . "$top/scripts/debs.sh"
 install_debs $DEB_PKGS
 
-go_tool() { # name module
-	local name=$1 mod=$2 stamp="$tools/bin/.$1.version"
+# Toxiproxy (tests/harness/toxiproxy.py: network faults and store latency in front of MinIO,
+# for the fault tests and bench/). go install names its binary `server`.
+TOXIPROXY_MOD="github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0"
+
+go_tool() { # name module [binary go install makes]
+	local name=$1 mod=$2 built=${3:-$1} stamp="$tools/bin/.$1.version"
 	if [ -x "$tools/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then return 0; fi
 	command -v go >/dev/null || { log "Go is required to build $name"; return 1; }
 	log "building $name ($mod); the first time takes a few minutes"
-	GOBIN="$tools/bin" GOFLAGS=-buildvcs=false go install "$mod"
+	local tmp
+	tmp=$(mktemp -d)
+	GOBIN="$tmp" GOFLAGS=-buildvcs=false go install "$mod"
+	mv "$tmp/$built" "$tools/bin/$name"
+	rmdir "$tmp"
 	echo "$mod" >"$stamp"
 }
 go_tool minio "$MINIO_MOD"
 go_tool mc "$MC_MOD"
+go_tool toxiproxy-server "$TOXIPROXY_MOD" server
 
 venv="$tools/venv"
 reqs=("$top/tests/requirements.txt" "$top/examples/tf-mnist/requirements.txt")
