@@ -74,7 +74,7 @@ static int serve_get(int sock, const rd_agent_req *req, const char *const s[4], 
 	s3_client *c = fd < 0 ? NULL : rd_agent_serve_client(s[0], &rc, r.why, sizeof r.why);
 	if (c) {
 		s3_error err;
-		rc = s3_get_fd(c, s[1], s[2], req->off, req->len, fd, (off_t)req->fd_off, &r.got,
+		rc = s3_get_fd(c, s[1], s[2], s[3], req->off, req->len, fd, (off_t)req->fd_off, &r.got,
 			       &r.info, &err);
 		if (rc < 0)
 			s3_error_str(&err, r.why, sizeof r.why);

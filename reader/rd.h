@@ -60,13 +60,17 @@ const cfg_route *rd_route_of_shadow(const char *path, const char **rest);
  * reading with the caller's open flags (access mode and creation flags must already be
  * checked). Returns a real fd or -errno. When the object is filled in the background *lazy
  * receives a handle (one reference, released with rd_file_release) that the data calls must
- * consult; otherwise *lazy is NULL and the fd is an ordinary complete file. */
-int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int flags,
-	    rd_file **lazy);
+ * consult; otherwise *lazy is NULL and the fd is an ordinary complete file.
+ * The fd holds exactly the listed version (GETs carry its ETag). When the object was
+ * overwritten since it was listed, its directory is listed again and the new version
+ * opened instead; *st is then updated (size, mtime, identity) to the new shadow entry. */
+int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd_file **lazy);
 
 /* Blocks until bytes [off, off+len) of f are present (clipped to the object's size), and
- * keeps them present until rd_done(f, off, len). Returns 0 or -errno (-EIO when the store
- * failed). Cheap once the file is complete. */
+ * keeps them present until rd_done(f, off, len). Returns 0 or -errno: -EIO when the store
+ * failed, -ESTALE when the object was overwritten before all of it was read (the bytes
+ * already present stay readable; a new open gets the new version). On failure nothing of
+ * the range stays pinned. Cheap once the file is complete. */
 int rd_wait(rd_file *f, uint64_t off, uint64_t len);
 
 /* Ends a data call that rd_wait() prepared: the bytes may be evicted again (only objects

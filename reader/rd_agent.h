@@ -28,7 +28,7 @@
 
 /* Bumped whenever a message changes: the socket name carries it, so processes of
  * different versions never talk to each other's agent. */
-#define RD_AGENT_PROTO 1
+#define RD_AGENT_PROTO 2
 #define RD_AGENT_WHY_MAX 512
 /* Largest message either side sends; a LIST reply is split into messages of this size. */
 #define RD_AGENT_MSG_MAX 65536
@@ -42,7 +42,8 @@
 enum rd_agent_op { RD_AGENT_GET = 1, RD_AGENT_LIST = 2, RD_AGENT_FETCH = 3 };
 
 /* A request: this header, then NUL-terminated store name, bucket, key (GET, FETCH) or
- * prefix (LIST), and delimiter (LIST, "" for none) or ETag (FETCH, "" for none). */
+ * prefix (LIST), and delimiter (LIST, "" for none) or ETag (GET, FETCH: the version to
+ * read, "" for any). */
 typedef struct rd_agent_req {
 	uint32_t op;
 	uint32_t max_keys;       /* LIST */
@@ -110,9 +111,9 @@ void rd_agent_init(const cfg *c);
 #define RD_AGENT_NONE 1
 /* rd_agent_list only: the agent went away after some entries had reached cb. */
 #define RD_AGENT_LOST 2
-int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint64_t off,
-		 uint64_t len, int fd, off_t fd_off, uint64_t *got, s3_object_info *info,
-		 char *why, size_t whylen);
+int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, const char *etag,
+		 uint64_t off, uint64_t len, int fd, off_t fd_off, uint64_t *got,
+		 s3_object_info *info, char *why, size_t whylen);
 int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
 		  const char *delimiter, unsigned max_keys, s3_list_cb cb, void *arg, char *why,
 		  size_t whylen);

@@ -422,12 +422,12 @@ static int call(const rd_agent_req *req, const char *const strings[4], int fd,
 	return r->rc;
 }
 
-int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, uint64_t off,
-		 uint64_t len, int fd, off_t fd_off, uint64_t *got, s3_object_info *info,
-		 char *why, size_t whylen)
+int rd_agent_get(const cfg_store *st, const char *bucket, const char *key, const char *etag,
+		 uint64_t off, uint64_t len, int fd, off_t fd_off, uint64_t *got,
+		 s3_object_info *info, char *why, size_t whylen)
 {
 	rd_agent_req req = { .op = RD_AGENT_GET, .off = off, .len = len, .fd_off = fd_off };
-	const char *strings[4] = { st->name, bucket, key, "" };
+	const char *strings[4] = { st->name, bucket, key, etag ? etag : "" };
 	rd_agent_get_reply r;
 	int rc = call(&req, strings, fd, &r, why, whylen);
 	if (rc != RD_AGENT_NONE) {

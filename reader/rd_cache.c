@@ -34,9 +34,13 @@ int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const str
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* Downloads the object into a private file in tmp/ and publishes it at path. */
-static int download(rd_route *rr, const char *key, const struct stat *st, const char *path,
-		    uint64_t *got, char *why, size_t whylen)
+/* Downloads version etag of the object into a private file in tmp/ and publishes it at
+ * path. Unless oflags is -1, *out gets a read-only fd (with oflags) on it, opened before it
+ * was published: another process's eviction may unlink it at once. -ESTALE: the key holds
+ * another version now. */
+static int download(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		    const char *path, int oflags, int *out, uint64_t *got, char *why,
+		    size_t whylen)
 {
 	char tmp[PATH_MAX + 64];
 	const char *name = strrchr(path, '/') + 1;
@@ -50,23 +54,38 @@ static int download(rd_route *rr, const char *key, const struct stat *st, const 
 	*got = 0;
 	int rc = 0;
 	if (st->st_size > 0) {
-		rc = rd_store_get(rr, key, 0, S3_TO_END, fd, 0, got, NULL, why, whylen);
-		if (rc == 0 && *got != (uint64_t)st->st_size)
-			log_warn("s3://%s/%s changed since it was listed (%llu bytes, now %llu)",
-				 rr->cfg->bucket, key, (unsigned long long)st->st_size,
-				 (unsigned long long)*got);
+		rc = rd_store_get(rr, key, etag, 0, S3_TO_END, fd, 0, got, NULL, why, whylen);
+		/* The listed version has this size: anything else is another version (a store
+		 * that ignores If-Match, a listing without ETags), which must not be published
+		 * under this one's name. */
+		if (rc == 0 && *got != (uint64_t)st->st_size) {
+			rc = -ESTALE;
+			snprintf(why, whylen, "%llu bytes where %llu were listed",
+				 (unsigned long long)*got, (unsigned long long)st->st_size);
+		}
 	}
+	*out = -1;
 	if (rc == 0) {
 		struct timespec t[2] = { { .tv_nsec = UTIME_NOW }, st->st_mtim };
 		futimens(fd, t);
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+		if (oflags != -1 && (*out = open(self, O_RDONLY | oflags)) < 0) {
+			rc = -errno;
+			snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
+		}
 	}
 	close(fd);
 	if (rc == 0 && rename(tmp, path) < 0) {
 		rc = -errno;
 		snprintf(why, whylen, "publishing %s: %s", path, strerror(errno));
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		unlink(tmp);
+		if (*out >= 0)
+			close(*out);
+		*out = -1;
+	}
 	return rc;
 }
 
@@ -82,8 +101,9 @@ static int open_published(const char *path, int oflags)
 /* The object at path, downloaded by this process under the cross-process lock unless it is
  * there. Returns the fd (0 for oflags -1) or -errno with why filled; *downloaded says
  * whether this call published it, *got what came from the store. */
-static int fetch_here(rd_route *rr, const char *key, const struct stat *st, const char *path,
-		      int oflags, int *downloaded, uint64_t *got, char *why, size_t whylen)
+static int fetch_here(rd_route *rr, const char *key, const char *etag, const struct stat *st,
+		      const char *path, int oflags, int *downloaded, uint64_t *got, char *why,
+		      size_t whylen)
 {
 	char lockpath[PATH_MAX + 8];
 	snprintf(lockpath, sizeof lockpath, "%s.lock", path);
@@ -97,12 +117,10 @@ static int fetch_here(rd_route *rr, const char *key, const struct stat *st, cons
 	int rc = 0;
 	int fd = open_published(path, oflags);
 	if (fd < 0) {
-		rc = download(rr, key, st, path, got, why, whylen);
+		rc = download(rr, key, etag, st, path, oflags, &fd, got, why, whylen);
 		*downloaded = rc == 0;
-		if (rc == 0 && (fd = open_published(path, oflags)) < 0) {
-			rc = fd;
-			snprintf(why, whylen, "%s: %s", path, strerror(-fd));
-		}
+		if (rc == 0 && oflags == -1)
+			fd = 0;
 	}
 	/* Once the object is published nobody needs this lock file again; a contender still
 	 * waiting on it finds the object when it gets the lock. */
@@ -127,7 +145,7 @@ int rd_fetch_for_agent(rd_route *rr, const char *key, const char *etag, const st
 	}
 	if (open_published(path, -1) == 0)
 		return 0;
-	return fetch_here(rr, key, st, path, -1, fetched, got, why, whylen);
+	return fetch_here(rr, key, etag, st, path, -1, fetched, got, why, whylen);
 }
 
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
@@ -164,12 +182,14 @@ int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct
 		if ((fd = open_published(path, oflags)) >= 0 || fd != -ENOENT)
 			return fd;
 	}
-	fd = fetch_here(rr, key, st, path, oflags, fetched, &got, why, sizeof why);
+	fd = fetch_here(rr, key, etag, st, path, oflags, fetched, &got, why, sizeof why);
 	if (fd >= 0)
 		return fd;
 	rc = fd;
 failed:
-	if (rc != -ECANCELED) /* exiting: not worth a warning */
+	if (rc == -ESTALE) /* the caller lists it again */
+		log_debug("s3://%s/%s changed since it was listed: %s", rr->cfg->bucket, key, why);
+	else if (rc != -ECANCELED) /* exiting: not worth a warning */
 		log_warn("read route %s: GET s3://%s/%s failed: %s", rr->cfg->local,
 			 rr->cfg->bucket, key, why);
 	return rc;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -152,8 +153,10 @@ int rd_key(const rd_route *rr, const char *rest, char *key, size_t cap)
 	return n < 0 ? (int)n : 0;
 }
 
-int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int flags,
-	    rd_file **lazy)
+/* How often an open follows an object that keeps changing under it before giving up. */
+#define STALE_RETRIES 3
+
+int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd_file **lazy)
 {
 	*lazy = NULL;
 	rd_route *rr = rd_route_of(r);
@@ -162,15 +165,28 @@ int rd_open(const cfg_route *r, const char *rest, const struct stat *st, int fla
 	if (rc < 0)
 		return rc;
 	atomic_fetch_add(&rd.stats.opens, 1);
-	char etag[80];
-	rd_etag_of(rr, rest, etag);
-	if ((uint64_t)st->st_size > r->whole_max)
-		return rd_lazy_open(rr, key, etag, st, flags, lazy);
-
-	int fetched = 0;
-	int fd = rd_fetch_whole(rr, key, etag, st, flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY),
-				&fetched);
-	if (fd < 0)
+	int fetched = 0, fd = -ESTALE;
+	for (int attempt = 0; fd == -ESTALE; attempt++) {
+		struct timespec began;
+		clock_gettime(CLOCK_REALTIME, &began);
+		char etag[80];
+		rd_etag_of(rr, rest, etag);
+		if ((uint64_t)st->st_size > r->whole_max)
+			fd = rd_lazy_open(rr, key, rest, etag, st, flags, lazy);
+		else
+			fd = rd_fetch_whole(rr, key, etag, st,
+					    flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY), &fetched);
+		if (fd != -ESTALE)
+			break;
+		if (attempt + 1 == STALE_RETRIES) {
+			log_warn("read route %s: s3://%s/%s changed %d times while being opened",
+				 r->local, r->bucket, key, STALE_RETRIES);
+			return -EIO;
+		}
+		if ((rc = rd_shadow_relist(rr, rest, &began, st)) < 0)
+			return rc;
+	}
+	if (fd < 0 || *lazy || (uint64_t)st->st_size > r->whole_max)
 		return fd;
 	if (!fetched) {
 		atomic_fetch_add(&rd.stats.cache_hits, 1);

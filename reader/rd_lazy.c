@@ -12,7 +12,13 @@
  * private cache file (unlinked at once, so nothing is left behind), chunks fetched when
  * needed plus a short readahead, and the least recently used chunks punched out of the file
  * to stay within the budget. A data call pins the chunks it touches until rd_done(), so a
- * chunk is never evicted under a read. */
+ * chunk is never evicted under a read.
+ *
+ * Every GET names the listed version (If-Match with its ETag), so a file never mixes two
+ * versions. When the object is overwritten part way, the map is marked stale: chunks
+ * already present stay readable, the others give ESTALE (as NFS does for a file replaced on
+ * the server), nothing fetches again, and the directory is listed again so that the next
+ * open gets the new version. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -33,7 +39,7 @@
 #include "router/rt.h"
 
 #define CHUNK (8u << 20)
-#define MAP_MAGIC 0x52574d31u /* "RWM1" */
+#define MAP_MAGIC 0x52574d32u /* "RWM2" */
 #define PRESENT 0xffffffffu
 #define EVICTING 0xfffffffeu
 /* A chunk whose GET failed after the client's retries: FAILED | the second of the failure
@@ -53,6 +59,7 @@ typedef struct rd_map {
 	uint64_t size;
 	uint32_t nchunks;
 	_Atomic uint32_t seq;
+	_Atomic uint32_t stale;   /* the object is no longer the version being filled */
 	_Atomic uint32_t state[];
 } rd_map;
 
@@ -61,6 +68,9 @@ struct rd_file {
 	atomic_int complete;
 	rd_route *rr;
 	char key[RT_KEY_MAX + 1];
+	char *rest;               /* route-relative path, to list its directory again */
+	char etag[80];            /* the version being filled ("" if the listing had none) */
+	atomic_int relisted;      /* this process listed the directory again after a 412 */
 	uint64_t size;
 	int fd;                   /* read-write, for our own pwrite()s */
 	rd_map *map;
@@ -127,6 +137,7 @@ static void file_unref(rd_file *f)
 	}
 	if (f->fd >= 0)
 		close(f->fd);
+	free(f->rest);
 	free(f);
 }
 
@@ -149,11 +160,26 @@ static int fetch_chunk(rd_file *f, uint32_t c)
 	uint64_t len = f->size - off < CHUNK ? f->size - off : CHUNK;
 	uint64_t got = 0;
 	char why[512] = "";
-	int rc = rd_store_get(f->rr, f->key, off, len, f->fd, (off_t)off, &got, NULL, why,
-			      sizeof why);
-	if (rc == 0 && got != len) {
-		rc = -EIO;
+	struct timespec began;
+	clock_gettime(CLOCK_REALTIME, &began);
+	int rc = rd_store_get(f->rr, f->key, f->etag, off, len, f->fd, (off_t)off, &got, NULL,
+			      why, sizeof why);
+	if (rc == 0 && got != len) { /* a store that ignores If-Match, or no ETag listed */
+		rc = -ESTALE;
 		snprintf(why, sizeof why, "the object shrank since it was listed");
+	}
+	if (rc == -ESTALE) {
+		atomic_store(&f->map->stale, 1);
+		atomic_store(&f->map->state[c], 0);
+		wake_all(f->map);
+		if (atomic_exchange(&f->relisted, 1) == 0) {
+			log_info("s3://%s/%s changed while being read: %s; reads of the rest of "
+				 "this open file fail with ESTALE, a new open reads the new version",
+				 f->rr->cfg->bucket, f->key, why);
+			struct stat unused;
+			rd_shadow_relist(f->rr, f->rest, &began, &unused);
+		}
+		return rc;
 	}
 	if (rc < 0 && rc != -ECANCELED)
 		log_warn("GET s3://%s/%s bytes %llu-%llu failed: %s", f->rr->cfg->bucket, f->key,
@@ -244,24 +270,11 @@ static void start_readahead(rd_file *f, uint32_t after)
 	}
 }
 
-void rd_done(rd_file *f, uint64_t off, uint64_t len)
-{
-	if (!f->windowed || len == 0 || off >= f->size)
-		return;
-	uint64_t end = len > f->size - off ? f->size : off + len;
-	pthread_mutex_lock(&f->wlock);
-	for (uint32_t c = (uint32_t)(off / CHUNK); c <= (uint32_t)((end - 1) / CHUNK); c++)
-		if (f->pins[c])
-			f->pins[c]--;
-	pthread_mutex_unlock(&f->wlock);
-	evict_chunks(f);
-}
-
 /* Claims a chunk nobody is fetching, taking over claims of dead processes. Returns the
  * chunk, or -1 when every chunk is present or claimed. */
 static long claim_next(rd_file *f, uint32_t me)
 {
-	for (uint32_t c = 0; c < f->map->nchunks; c++) {
+	for (uint32_t c = 0; c < f->map->nchunks && !atomic_load(&f->map->stale); c++) {
 		uint32_t s = atomic_load(&f->map->state[c]);
 		if (s == PRESENT || failed_recently(s))
 			continue;
@@ -311,46 +324,80 @@ static void fill_job(void *arg)
 	file_unref(f);
 }
 
+/* Windowed mode: gives back the pins rd_wait took on chunks [first, end). */
+static void unpin(rd_file *f, uint32_t first, uint32_t end)
+{
+	if (!f->windowed || first >= end)
+		return;
+	pthread_mutex_lock(&f->wlock);
+	for (uint32_t c = first; c < end; c++)
+		if (f->pins[c])
+			f->pins[c]--;
+	pthread_mutex_unlock(&f->wlock);
+}
+
+void rd_done(rd_file *f, uint64_t off, uint64_t len)
+{
+	if (!f->windowed || len == 0 || off >= f->size)
+		return;
+	uint64_t end = len > f->size - off ? f->size : off + len;
+	unpin(f, (uint32_t)(off / CHUNK), (uint32_t)((end - 1) / CHUNK) + 1);
+	evict_chunks(f);
+}
+
+/* Waits until chunk c is present (and pinned, windowed). Returns 0 or -errno. */
+static int wait_chunk(rd_file *f, uint32_t c, uint32_t me)
+{
+	for (;;) {
+		uint32_t seen = atomic_load(&f->map->seq);
+		uint32_t s = atomic_load(&f->map->state[c]);
+		if (s == PRESENT && (!f->windowed || pin_if_present(f, c)))
+			return 0;
+		if (atomic_load(&f->map->stale))
+			return -ESTALE;
+		if (s == PRESENT || s == EVICTING) {
+			wait_change(f->map, seen);
+			continue;
+		}
+		if (failed_recently(s))
+			return -EIO;
+		if (is_failure(s)) { /* long enough ago: try again */
+			atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
+			continue;
+		}
+		if (s == 0) {
+			/* Needed now and nobody is on it: fetch it on this thread. */
+			if (atomic_compare_exchange_strong(&f->map->state[c], &s, me)) {
+				int rc = fetch_chunk(f, c);
+				if (rc < 0 && rc != -ESTALE)
+					return rc == -ENOENT ? -EIO : rc;
+			}
+			continue;
+		}
+		if (s != me && !alive(s)) {
+			atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
+			continue;
+		}
+		wait_change(f->map, seen);
+	}
+}
+
 int rd_wait(rd_file *f, uint64_t off, uint64_t len)
 {
 	if (rd_complete(f) || len == 0 || off >= f->size)
 		return 0;
 	uint64_t end = len > f->size - off ? f->size : off + len;
 	uint32_t me = (uint32_t)getpid();
-	for (uint32_t c = (uint32_t)(off / CHUNK); c <= (uint32_t)((end - 1) / CHUNK); c++) {
-		for (;;) {
-			uint32_t seen = atomic_load(&f->map->seq);
-			uint32_t s = atomic_load(&f->map->state[c]);
-			if (s == PRESENT && (!f->windowed || pin_if_present(f, c)))
-				break;
-			if (s == PRESENT || s == EVICTING) {
-				wait_change(f->map, seen);
-				continue;
-			}
-			if (failed_recently(s))
-				return -EIO;
-			if (is_failure(s)) { /* long enough ago: try again */
-				atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
-				continue;
-			}
-			if (s == 0) {
-				/* Needed now and nobody is on it: fetch it on this thread. */
-				if (atomic_compare_exchange_strong(&f->map->state[c], &s, me)) {
-					int rc = fetch_chunk(f, c);
-					if (rc < 0)
-						return rc == -ENOENT ? -EIO : rc;
-				}
-				continue;
-			}
-			if (s != me && !alive(s)) {
-				atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
-				continue;
-			}
-			wait_change(f->map, seen);
+	uint32_t first = (uint32_t)(off / CHUNK), last = (uint32_t)((end - 1) / CHUNK);
+	for (uint32_t c = first; c <= last; c++) {
+		int rc = wait_chunk(f, c, me);
+		if (rc < 0) {
+			unpin(f, first, c);
+			return rc;
 		}
 	}
 	if (f->windowed) {
-		start_readahead(f, (uint32_t)((end - 1) / CHUNK));
+		start_readahead(f, last);
 		evict_chunks(f);
 		return 0;
 	}
@@ -429,8 +476,8 @@ static int attach(rd_file *f, const char *part, const char *mappath)
 	return 0;
 }
 
-int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct stat *st,
-		 int flags, rd_file **out)
+int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *etag,
+		 const struct stat *st, int flags, rd_file **out)
 {
 	*out = NULL;
 	int keep = flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -442,7 +489,11 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct s
 	f->rr = rr;
 	f->size = (uint64_t)st->st_size;
 	snprintf(f->key, sizeof f->key, "%s", key);
-	int rc = rd_obj_path(rr, key, etag, st, f->final, sizeof f->final);
+	snprintf(f->etag, sizeof f->etag, "%s", etag);
+	int rc = -ENOMEM;
+	if (!(f->rest = strdup(rest)))
+		goto on_error;
+	rc = rd_obj_path(rr, key, etag, st, f->final, sizeof f->final);
 	if (rc < 0)
 		goto on_error;
 	if (f->size > rr->cfg->cache_bytes) {
@@ -475,6 +526,11 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct s
 		rc = attach(f, part, mappath);
 		if (rc == 0 && (fd = open(part, O_RDONLY | keep)) < 0)
 			rc = -errno;
+		/* A filler found that this version was overwritten: the caller lists again. */
+		if (rc == 0 && atomic_load(&f->map->stale)) {
+			close(fd);
+			rc = -ESTALE;
+		}
 	}
 	close(lfd);
 	if (rc < 0)

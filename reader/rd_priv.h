@@ -87,12 +87,13 @@ s3_client *rd_client(const cfg_store *st, int *err, char *why, size_t whylen);
 /* The store's answers for route rr (rd_store.c): through the fetch agent when there is one,
  * else this process's client. Both count the request in rd.stats and fill why (whylen
  * bytes) on failure. rd_store_get: bytes [off, off+len) of key (len S3_TO_END for the rest)
- * into fd at fd_off, as s3_get_fd; info may be NULL. rd_store_list: ListObjectsV2 of
+ * into fd at fd_off, as s3_get_fd (etag: the listed version, "" for any; -ESTALE when the
+ * key holds another now); info may be NULL. rd_store_list: ListObjectsV2 of
  * prefix, as s3_list with max_keys 0; when the agent dies part way, restart(arg) (if not
  * NULL) forgets what cb was given and the listing is made again here, else it fails with
  * -EIO. */
-int rd_store_get(rd_route *rr, const char *key, uint64_t off, uint64_t len, int fd,
-		 off_t fd_off, uint64_t *got, s3_object_info *info, char *why, size_t whylen);
+int rd_store_get(rd_route *rr, const char *key, const char *etag, uint64_t off, uint64_t len,
+		 int fd, off_t fd_off, uint64_t *got, s3_object_info *info, char *why, size_t whylen);
 int rd_store_list(rd_route *rr, const char *prefix, const char *delimiter, s3_list_cb cb,
 		  void (*restart)(void *arg), void *arg, char *why, size_t whylen);
 
@@ -120,6 +121,13 @@ int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const str
 /* The ETag the listing gave for route-relative rest (a file) into etag (80 bytes); "" when
  * unknown. */
 void rd_etag_of(rd_route *rr, const char *rest, char *etag);
+/* The object at rest was found to have changed since it was listed (a GET with the listed
+ * ETag got 412) by a request that began at since (CLOCK_REALTIME): lists its directory
+ * again, unless a process did so after since, and updates the size, mtime and identity in
+ * *st from the new placeholder. Returns 0, -ENOENT when the object is gone, -EISDIR when
+ * its name is now a directory, or the listing's error. */
+int rd_shadow_relist(rd_route *rr, const char *rest, const struct timespec *since,
+		     struct stat *st);
 /* Makes sure the object is in the cache (fetching it whole under a cross-process lock) and,
  * unless oflags is -1, opens it read-only with oflags added (O_CLOEXEC, ...). The fd is
  * opened before the lock is released, so eviction by another process cannot come between.
@@ -127,6 +135,8 @@ void rd_etag_of(rd_route *rr, const char *rest, char *etag);
  * -errno. */
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		   int oflags, int *fetched);
+/* (rd_fetch_whole, rd_fetch_for_agent: -ESTALE when the key now holds another version than
+ * the one listed, by ETag or size; nothing is published then.) */
 /* For the fetch agent: makes sure the object is in the cache, downloading it here (never
  * through an agent) and logging nothing. Returns 0 or -errno with why filled; *got: bytes
  * from the store, *fetched: this call downloaded it. */
@@ -145,10 +155,10 @@ static inline uint64_t rd_cache_bytes(uint64_t size)
 	return (size + 4095) & ~(uint64_t)4095;
 }
 
-/* Large objects (rd_lazy.c): opens the background-filled copy. Returns a read-only fd and
- * a handle, or -errno. */
-int rd_lazy_open(rd_route *rr, const char *key, const char *etag, const struct stat *st,
-		 int flags, rd_file **out);
+/* Large objects (rd_lazy.c): opens the background-filled copy of version etag of key (the
+ * object at route-relative rest). Returns a read-only fd and a handle, or -errno. */
+int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *etag,
+		 const struct stat *st, int flags, rd_file **out);
 
 /* Listing order of a directory, for prefetch (rd_shadow.c). Returns the entry (locked by the
  * caller through rr->lock) or NULL. */

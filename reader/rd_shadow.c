@@ -328,10 +328,9 @@ static int known_fresh(rd_route *rr, const char *dir)
 	return fresh;
 }
 
-/* Makes sure dir's listing is materialized and fresh. */
-static int ensure_listed(rd_route *rr, const char *dir)
+/* Makes sure dir's listing is materialized and was made less than ttl ms ago. */
+static int ensure_listed(rd_route *rr, const char *dir, uint32_t ttl)
 {
-	uint32_t ttl = rr->cfg->listing_ttl_ms;
 	char stamp[PATH_MAX], lockpath[PATH_MAX + 8];
 	list_file(rr, dir, "", stamp, sizeof stamp);
 	if (rd_stamp_fresh(stamp, ttl)) {
@@ -381,7 +380,7 @@ static int ensure_dir(rd_route *rr, const char *dir)
 				if (!S_ISDIR(st.st_mode))
 					return -ENOTDIR;
 			}
-			int rc = ensure_listed(rr, prefix);
+			int rc = ensure_listed(rr, prefix, rr->cfg->listing_ttl_ms);
 			if (rc < 0)
 				return rc;
 		}
@@ -419,6 +418,35 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 			rc = ensure_dir(rr, rest);
 	}
 	return rc;
+}
+
+int rd_shadow_relist(rd_route *rr, const char *rest, const struct timespec *since,
+		     struct stat *st)
+{
+	const char *slash = strrchr(rest, '/');
+	char dir[PATH_MAX], shadow[PATH_MAX];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - rest) : 0, rest);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
+		     (now.tv_nsec - since->tv_nsec) / 1000000;
+	/* A listing made after since already knows the version that replaced ours. */
+	int rc = ensure_listed(rr, dir, ms > 0 ? (uint32_t)ms : 0);
+	if (rc < 0)
+		return rc;
+	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
+	struct stat now_st;
+	if (n < 0 || (size_t)n >= sizeof shadow)
+		return -ENAMETOOLONG;
+	if (lstat(shadow, &now_st) < 0)
+		return -errno;
+	if (!S_ISREG(now_st.st_mode))
+		return -EISDIR;
+	st->st_size = now_st.st_size;
+	st->st_mtim = now_st.st_mtim;
+	st->st_dev = now_st.st_dev;
+	st->st_ino = now_st.st_ino;
+	return 0;
 }
 
 rd_listed *rd_listed_find(rd_route *rr, const char *dir)

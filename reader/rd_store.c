@@ -20,8 +20,8 @@ s3_client *rd_client(const cfg_store *st, int *err, char *why, size_t whylen)
 	return c;
 }
 
-int rd_store_get(rd_route *rr, const char *key, uint64_t off, uint64_t len, int fd,
-		 off_t fd_off, uint64_t *got, s3_object_info *info, char *why, size_t whylen)
+int rd_store_get(rd_route *rr, const char *key, const char *etag, uint64_t off, uint64_t len,
+		 int fd, off_t fd_off, uint64_t *got, s3_object_info *info, char *why, size_t whylen)
 {
 	const cfg_route *r = rr->cfg;
 	s3_object_info unused;
@@ -29,14 +29,14 @@ int rd_store_get(rd_route *rr, const char *key, uint64_t off, uint64_t len, int 
 		info = &unused;
 	*got = 0;
 	atomic_fetch_add(&rd.stats.gets, 1);
-	int rc = rd_agent_get(r->store, r->bucket, key, off, len, fd, fd_off, got, info, why,
+	int rc = rd_agent_get(r->store, r->bucket, key, etag, off, len, fd, fd_off, got, info, why,
 			      whylen);
 	if (rc == RD_AGENT_NONE) {
 		s3_client *c = rd_client(r->store, &rc, why, whylen);
 		if (c) {
 			s3_error err;
-			rc = s3_dl()->get_fd(c, r->bucket, key, off, len, fd, fd_off, got, info,
-					     &err);
+			rc = s3_dl()->get_fd(c, r->bucket, key, etag, off, len, fd, fd_off, got,
+					     info, &err);
 			if (rc < 0)
 				s3_dl()->error_str(&err, why, whylen);
 		}

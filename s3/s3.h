@@ -10,6 +10,7 @@
  *   -ENAMETOOLONG  key longer than 1024 bytes (checked before any request)
  *   -EINVAL  other 4xx (bad request, entity too small, invalid part order, ...)
  *   -EEXIST  412 PreconditionFailed (conditional writes)
+ *   -ESTALE  412 on a GET with if_match: the object was overwritten (s3_get_fd)
  *   -EIO     retries exhausted (connection errors, timeouts, 5xx, SlowDown), malformed XML
  *   -ECANCELED  the process is exiting (see s3_shutdown in s3_request.h)
  *   -ENOMEM, and errno values from local I/O on the caller's fd (e.g. -ENOSPC)
@@ -75,14 +76,20 @@ S3_API int s3_head_object(s3_client *c, const char *bucket, const char *key, s3_
 
 /* Reads len bytes (S3_TO_END for all) from offset off of the object into buf (cap bytes).
  * *got receives the number of bytes stored; reading at or past the end gives 0 bytes and
- * success. info (optional) receives the object's size, mtime and etag. */
-S3_API int s3_get_buf(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
-	       void *buf, size_t cap, size_t *got, s3_object_info *info, s3_error *err);
+ * success. info (optional) receives the object's size, mtime and etag.
+ * if_match (NULL or "" for any) is the ETag, without quotes, of the version to read: the
+ * request carries If-Match, and -ESTALE means the key now holds another version (412).
+ * Without it, a retry that resumes a partial body still pins the version the first
+ * response named, so one call never mixes two versions. */
+S3_API int s3_get_buf(s3_client *c, const char *bucket, const char *key, const char *if_match,
+		      uint64_t off, uint64_t len, void *buf, size_t cap, size_t *got,
+		      s3_object_info *info, s3_error *err);
 
 /* Like s3_get_buf but writes with pwrite() into fd starting at file offset fd_off, streaming
  * (no full copy in memory). A retried request resumes after the bytes already written. */
-S3_API int s3_get_fd(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
-	      int fd, off_t fd_off, uint64_t *got, s3_object_info *info, s3_error *err);
+S3_API int s3_get_fd(s3_client *c, const char *bucket, const char *key, const char *if_match,
+		     uint64_t off, uint64_t len, int fd, off_t fd_off, uint64_t *got,
+		     s3_object_info *info, s3_error *err);
 
 /* PutObject of len bytes read with pread() from fd at offset off (streamed, retried from the
  * start). etag (optional, 80 bytes) receives the new object's ETag. */
@@ -123,19 +130,28 @@ typedef struct s3_part {
 	char etag[80];
 } s3_part;
 
+/* CreateMultipartUpload. If a response was lost and the request retried, the store may hold
+ * an upload the client never heard of, billed until aborted: after a retried create, the
+ * key's uploads that the store initiated while this call ran, other than the one returned,
+ * are aborted. */
 S3_API int s3_mpu_create(s3_client *c, const char *bucket, const char *key, char *upload_id,
-		  s3_error *err);
+			 s3_error *err);
 S3_API int s3_mpu_part_fd(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		   int number, int fd, off_t off, uint64_t len, s3_part *part, s3_error *err);
-/* parts must be in ascending part number order. */
+/* parts must be in ascending part number order. A retried complete that the store answers
+ * with NoSuchUpload (the first attempt's response was lost after it completed) is checked
+ * with a HEAD: when the key holds the object these parts make (the multipart ETag, md5 of
+ * the parts' md5s and "-N"), it succeeds with that ETag; otherwise -ENOENT as before. */
 S3_API int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		    const s3_part *parts, int nparts, char *etag, s3_error *err);
 S3_API int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
 		 s3_error *err);
 
 /* In-progress multipart uploads of keys starting with prefix (ListMultipartUploads, first
- * 1000). cb gets each key and upload id; returning non-zero stops. */
-typedef int (*s3_upload_cb)(void *arg, const char *key, const char *upload_id);
+ * 1000). cb gets each key, upload id and when the store initiated it (its clock; 0 if not
+ * given); returning non-zero stops. */
+typedef int (*s3_upload_cb)(void *arg, const char *key, const char *upload_id,
+			    time_t initiated);
 S3_API int s3_mpu_list(s3_client *c, const char *bucket, const char *prefix, s3_upload_cb cb,
 		       void *arg, s3_error *err);
 

@@ -7,13 +7,6 @@
 #include "s3/s3_request.h"
 #include "s3/s3_xml.h"
 
-static int check_key(const char *key)
-{
-	if (!key || !*key)
-		return -EINVAL;
-	return strlen(key) > S3_KEY_MAX ? -ENAMETOOLONG : 0;
-}
-
 static void fill_info(const s3_request *r, s3_object_info *info)
 {
 	if (!info)
@@ -23,18 +16,12 @@ static void fill_info(const s3_request *r, s3_object_info *info)
 	memcpy(info->etag, r->etag, sizeof info->etag);
 }
 
-static void query(s3_request *r, const char *name, const char *value)
-{
-	r->query[r->nquery++] = (s3_kv){ name, value };
-}
-
 static void header(s3_request *r, const char *name, const char *value)
 {
 	r->headers[r->nheaders++] = (s3_kv){ name, value };
 }
 
-/* Runs r and releases what it owns. */
-static int run(s3_client *c, s3_request *r, s3_error *err)
+int s3_run(s3_client *c, s3_request *r, s3_error *err)
 {
 	int rc = s3_perform(c, r, err);
 	s3_request_free(r);
@@ -44,36 +31,45 @@ static int run(s3_client *c, s3_request *r, s3_error *err)
 int s3_head_bucket(s3_client *c, const char *bucket, s3_error *err)
 {
 	s3_request r = { .method = "HEAD", .bucket = bucket, .range_len = S3_TO_END };
-	return run(c, &r, err);
+	return s3_run(c, &r, err);
 }
 
 int s3_head_object(s3_client *c, const char *bucket, const char *key, s3_object_info *info,
 		   s3_error *err)
 {
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	s3_request r = { .method = "HEAD", .bucket = bucket, .key = key, .range_len = S3_TO_END };
-	rc = run(c, &r, err);
+	rc = s3_run(c, &r, err);
 	if (rc == 0)
 		fill_info(&r, info);
 	return rc;
 }
 
-int s3_get_buf(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
-	       void *buf, size_t cap, size_t *got, s3_object_info *info, s3_error *err)
+/* A 412 to a GET means the version asked for (or begun) is no longer the key's. */
+static int run_get(s3_client *c, s3_request *r, s3_error *err)
+{
+	int rc = s3_run(c, r, err);
+	return rc == -EEXIST && r->status == 412 ? -ESTALE : rc;
+}
+
+int s3_get_buf(s3_client *c, const char *bucket, const char *key, const char *if_match,
+	       uint64_t off, uint64_t len, void *buf, size_t cap, size_t *got,
+	       s3_object_info *info, s3_error *err)
 {
 	*got = 0;
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	if (len > cap)
 		len = cap;
 	if (len == 0)
 		return 0;
-	s3_request r = { .method = "GET", .bucket = bucket, .key = key, .range_off = off,
-			 .range_len = len, .sink = S3_SINK_BUF, .buf = buf, .cap = cap };
-	rc = run(c, &r, err);
+	s3_request r = { .method = "GET", .bucket = bucket, .key = key, .if_match = if_match,
+			 .range_off = off, .range_len = len, .sink = S3_SINK_BUF, .buf = buf,
+			 .cap = cap };
+	rc = run_get(c, &r, err);
 	if (rc == 0) {
 		*got = (size_t)r.delivered;
 		fill_info(&r, info);
@@ -81,18 +77,20 @@ int s3_get_buf(s3_client *c, const char *bucket, const char *key, uint64_t off, 
 	return rc;
 }
 
-int s3_get_fd(s3_client *c, const char *bucket, const char *key, uint64_t off, uint64_t len,
-	      int fd, off_t fd_off, uint64_t *got, s3_object_info *info, s3_error *err)
+int s3_get_fd(s3_client *c, const char *bucket, const char *key, const char *if_match,
+	      uint64_t off, uint64_t len, int fd, off_t fd_off, uint64_t *got,
+	      s3_object_info *info, s3_error *err)
 {
 	*got = 0;
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	if (len == 0)
 		return 0;
-	s3_request r = { .method = "GET", .bucket = bucket, .key = key, .range_off = off,
-			 .range_len = len, .sink = S3_SINK_FD, .sink_fd = fd, .sink_off = fd_off };
-	rc = run(c, &r, err);
+	s3_request r = { .method = "GET", .bucket = bucket, .key = key, .if_match = if_match,
+			 .range_off = off, .range_len = len, .sink = S3_SINK_FD, .sink_fd = fd,
+			 .sink_off = fd_off };
+	rc = run_get(c, &r, err);
 	if (rc == 0) {
 		*got = r.delivered;
 		fill_info(&r, info);
@@ -103,12 +101,12 @@ int s3_get_fd(s3_client *c, const char *bucket, const char *key, uint64_t off, u
 int s3_put_fd(s3_client *c, const char *bucket, const char *key, int fd, off_t off,
 	      uint64_t len, char *etag, s3_error *err)
 {
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	s3_request r = { .method = "PUT", .bucket = bucket, .key = key, .range_len = S3_TO_END,
 			 .body = S3_BODY_FD, .body_fd = fd, .body_off = off, .body_len = len };
-	rc = run(c, &r, err);
+	rc = s3_run(c, &r, err);
 	if (rc == 0 && etag)
 		memcpy(etag, r.etag, sizeof r.etag);
 	return rc;
@@ -117,12 +115,12 @@ int s3_put_fd(s3_client *c, const char *bucket, const char *key, int fd, off_t o
 int s3_put_buf(s3_client *c, const char *bucket, const char *key, const void *data,
 	       size_t len, char *etag, s3_error *err)
 {
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	s3_request r = { .method = "PUT", .bucket = bucket, .key = key, .range_len = S3_TO_END,
 			 .body = S3_BODY_MEM, .body_mem = data, .body_len = len };
-	rc = run(c, &r, err);
+	rc = s3_run(c, &r, err);
 	if (rc == 0 && etag)
 		memcpy(etag, r.etag, sizeof r.etag);
 	return rc;
@@ -130,13 +128,13 @@ int s3_put_buf(s3_client *c, const char *bucket, const char *key, const void *da
 
 int s3_delete(s3_client *c, const char *bucket, const char *key, s3_error *err)
 {
-	int rc = check_key(key);
+	int rc = s3_check_key(key);
 	if (rc < 0)
 		return rc;
 	s3_request r = { .method = "DELETE", .bucket = bucket, .key = key, .range_len = S3_TO_END };
 	s3_error local = { 0 };
 	s3_error *e = err ? err : &local;
-	rc = run(c, &r, e);
+	rc = s3_run(c, &r, e);
 	/* S3 answers 204 for a missing key; some stores say 404 NoSuchKey. Both mean "gone",
 	 * but a missing bucket is still an error. */
 	if (rc == -ENOENT && strcmp(e->code, "NoSuchBucket") != 0)
@@ -147,9 +145,9 @@ int s3_delete(s3_client *c, const char *bucket, const char *key, s3_error *err)
 int s3_copy(s3_client *c, const char *src_bucket, const char *src_key, const char *dst_bucket,
 	    const char *dst_key, char *etag, s3_error *err)
 {
-	int rc = check_key(src_key);
+	int rc = s3_check_key(src_key);
 	if (rc == 0)
-		rc = check_key(dst_key);
+		rc = s3_check_key(dst_key);
 	if (rc < 0)
 		return rc;
 	sb source = SB_INIT;
@@ -162,7 +160,7 @@ int s3_copy(s3_client *c, const char *src_bucket, const char *src_key, const cha
 	s3_request r = { .method = "PUT", .bucket = dst_bucket, .key = dst_key,
 			 .range_len = S3_TO_END, .sink = S3_SINK_MEM, .check_200_error = 1 };
 	header(&r, "x-amz-copy-source", sb_str(&source));
-	rc = run(c, &r, err);
+	rc = s3_run(c, &r, err);
 	sb_free(&source);
 	if (rc == 0 && etag)
 		memcpy(etag, r.etag, sizeof r.etag);
@@ -200,18 +198,18 @@ int s3_list(s3_client *c, const char *bucket, const char *prefix, const char *de
 	for (;;) {
 		s3_request r = { .method = "GET", .bucket = bucket, .range_len = S3_TO_END,
 				 .sink = S3_SINK_MEM };
-		query(&r, "list-type", "2");
-		query(&r, "encoding-type", "url");
+		s3_query(&r, "list-type", "2");
+		s3_query(&r, "encoding-type", "url");
 		if (prefix && *prefix)
-			query(&r, "prefix", prefix);
+			s3_query(&r, "prefix", prefix);
 		if (delimiter && *delimiter)
-			query(&r, "delimiter", delimiter);
+			s3_query(&r, "delimiter", delimiter);
 		if (ls.limited && ls.remaining < 1000) {
 			snprintf(maxbuf, sizeof maxbuf, "%u", ls.remaining ? ls.remaining : 1);
-			query(&r, "max-keys", maxbuf);
+			s3_query(&r, "max-keys", maxbuf);
 		}
 		if (token)
-			query(&r, "continuation-token", token);
+			s3_query(&r, "continuation-token", token);
 		rc = s3_perform(c, &r, err);
 		free(token);
 		token = NULL;
@@ -231,92 +229,4 @@ int s3_list(s3_client *c, const char *bucket, const char *prefix, const char *de
 	}
 	free(token);
 	return ls.limit_hit && rc == 1 ? 0 : rc;
-}
-
-int s3_mpu_create(s3_client *c, const char *bucket, const char *key, char *upload_id,
-		  s3_error *err)
-{
-	int rc = check_key(key);
-	if (rc < 0)
-		return rc;
-	s3_request r = { .method = "POST", .bucket = bucket, .key = key, .range_len = S3_TO_END,
-			 .sink = S3_SINK_MEM };
-	query(&r, "uploads", NULL);
-	rc = s3_perform(c, &r, err);
-	if (rc == 0 && s3_xml_upload_id(sb_str(&r.mem), r.mem.len, upload_id) < 0) {
-		rc = -EIO;
-		if (err)
-			snprintf(err->code, sizeof err->code, "MalformedResponse");
-	}
-	s3_request_free(&r);
-	return rc;
-}
-
-int s3_mpu_part_fd(s3_client *c, const char *bucket, const char *key, const char *upload_id,
-		   int number, int fd, off_t off, uint64_t len, s3_part *part, s3_error *err)
-{
-	int rc = check_key(key);
-	if (rc < 0)
-		return rc;
-	if (number < 1 || number > S3_MAX_PARTS)
-		return -EINVAL;
-	char num[16];
-	snprintf(num, sizeof num, "%d", number);
-	s3_request r = { .method = "PUT", .bucket = bucket, .key = key, .range_len = S3_TO_END,
-			 .body = S3_BODY_FD, .body_fd = fd, .body_off = off, .body_len = len };
-	query(&r, "partNumber", num);
-	query(&r, "uploadId", upload_id);
-	rc = run(c, &r, err);
-	if (rc == 0) {
-		part->number = number;
-		memcpy(part->etag, r.etag, sizeof part->etag);
-	}
-	return rc;
-}
-
-int s3_mpu_complete(s3_client *c, const char *bucket, const char *key, const char *upload_id,
-		    const s3_part *parts, int nparts, char *etag, s3_error *err)
-{
-	int rc = check_key(key);
-	if (rc < 0)
-		return rc;
-	sb body = SB_INIT;
-	s3_xml_complete_body(&body, parts, nparts);
-	if (sb_failed(&body))
-		return -ENOMEM;
-	s3_request r = { .method = "POST", .bucket = bucket, .key = key, .range_len = S3_TO_END,
-			 .body = S3_BODY_MEM, .body_mem = sb_str(&body), .body_len = body.len,
-			 .sink = S3_SINK_MEM, .check_200_error = 1 };
-	query(&r, "uploadId", upload_id);
-	rc = run(c, &r, err);
-	sb_free(&body);
-	if (rc == 0 && etag)
-		memcpy(etag, r.etag, sizeof r.etag);
-	return rc;
-}
-
-int s3_mpu_list(s3_client *c, const char *bucket, const char *prefix, s3_upload_cb cb,
-		void *arg, s3_error *err)
-{
-	s3_request r = { .method = "GET", .bucket = bucket, .range_len = S3_TO_END,
-			 .sink = S3_SINK_MEM };
-	query(&r, "uploads", NULL);
-	if (prefix && *prefix)
-		query(&r, "prefix", prefix);
-	int rc = s3_perform(c, &r, err);
-	if (rc == 0)
-		rc = s3_xml_uploads(sb_str(&r.mem), r.mem.len, cb, arg);
-	s3_request_free(&r);
-	return rc;
-}
-
-int s3_mpu_abort(s3_client *c, const char *bucket, const char *key, const char *upload_id,
-		 s3_error *err)
-{
-	int rc = check_key(key);
-	if (rc < 0)
-		return rc;
-	s3_request r = { .method = "DELETE", .bucket = bucket, .key = key, .range_len = S3_TO_END };
-	query(&r, "uploadId", upload_id);
-	return run(c, &r, err);
 }

@@ -3,9 +3,11 @@
 #ifndef RWSPLIT_S3_REQUEST_H
 #define RWSPLIT_S3_REQUEST_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <curl/curl.h>
 
@@ -49,6 +51,7 @@ typedef struct s3_request {
 	/* byte range to GET; range_len S3_TO_END = open-ended, (0, S3_TO_END) = no Range */
 	uint64_t range_off, range_len;
 	int check_200_error;      /* the 200 body may be an <Error> (CompleteMPU, CopyObject) */
+	const char *if_match;     /* GET: the version to read (ETag without quotes), or NULL */
 
 	/* where the response body goes */
 	enum s3_sink sink;
@@ -58,6 +61,8 @@ typedef struct s3_request {
 	int sink_fd;              /* S3_SINK_FD */
 	off_t sink_off;
 	uint64_t delivered;       /* body bytes given to the sink, across retries */
+	unsigned sent;            /* times the request went on the wire (libcurl's re-sends on a
+				   * dead reused connection included; e->attempts are ours) */
 
 	/* what came back (last attempt) */
 	int status;
@@ -66,6 +71,7 @@ typedef struct s3_request {
 	int has_content_range;
 	char etag[80];
 	time_t last_modified;
+	time_t date;              /* the store's clock (Date), 0 if not sent */
 	char request_id[64];
 } s3_request;
 
@@ -76,6 +82,23 @@ int s3_perform(s3_client *c, s3_request *req, s3_error *err);
 
 /* Frees what the request owns (the memory sink). */
 void s3_request_free(s3_request *req);
+
+/* s3_perform, then s3_request_free. */
+int s3_run(s3_client *c, s3_request *req, s3_error *err);
+
+/* 0, or -EINVAL for an empty key, -ENAMETOOLONG for one over S3_KEY_MAX bytes. */
+static inline int s3_check_key(const char *key)
+{
+	if (!key || !*key)
+		return -EINVAL;
+	return strlen(key) > S3_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Adds query parameter name (value NULL for a bare "?uploads"); both strings must outlive r. */
+static inline void s3_query(s3_request *r, const char *name, const char *value)
+{
+	r->query[r->nquery++] = (s3_kv){ name, value };
+}
 
 /* Process exit: the library's finalizer runs before libcrypto's (it depends on it), so it
  * stops new requests, aborts transfers in progress and waits (briefly) for them to leave the

@@ -116,6 +116,15 @@ static int header_is(const char *line, size_t len, const char *name, const char 
 	return 1;
 }
 
+/* Called each time a request goes on the wire, also when libcurl re-sends it by itself on a
+ * fresh connection because a reused one died before answering. */
+static int on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	(void)ip, (void)local_ip, (void)port, (void)local_port;
+	((s3_request *)arg)->sent++;
+	return CURL_PREREQFUNC_OK;
+}
+
 static size_t on_header(char *line, size_t size, size_t n, void *arg)
 {
 	attempt *a = arg;
@@ -132,6 +141,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
 		req->has_content_range = 0;
 		req->content_length = 0;
 		req->last_modified = 0;
+		req->date = 0;
 		return len;
 	}
 	if (header_is(line, len, "ETag", &v, &vlen)) {
@@ -149,6 +159,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
 	} else if (header_is(line, len, "Last-Modified", &v, &vlen)) {
 		snprintf(tmp, sizeof tmp, "%.*s", (int)vlen, v);
 		req->last_modified = s3_parse_http_date(tmp);
+	} else if (header_is(line, len, "Date", &v, &vlen)) {
+		snprintf(tmp, sizeof tmp, "%.*s", (int)vlen, v);
+		req->date = s3_parse_http_date(tmp);
 	} else if (header_is(line, len, "x-amz-request-id", &v, &vlen)) {
 		if (vlen >= sizeof req->request_id)
 			vlen = sizeof req->request_id - 1;
@@ -468,10 +481,12 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 		else
 			hl = add_header(hl, &failed, "Range: bytes=%llu-%llu", (unsigned long long)off,
 					(unsigned long long)(req->range_off + req->range_len - 1));
-		/* A resumed download must continue the same object version. */
-		if (req->delivered > 0 && req->etag[0])
-			hl = add_header(hl, &failed, "If-Match: \"%s\"", req->etag);
 	}
+	/* The caller's version; else a resumed download continues the version it began. */
+	if (req->if_match && req->if_match[0])
+		hl = add_header(hl, &failed, "If-Match: \"%s\"", req->if_match);
+	else if (req->delivered > 0 && req->etag[0])
+		hl = add_header(hl, &failed, "If-Match: \"%s\"", req->etag);
 	*headers = hl;
 	if (failed) {
 		rc = -ENOMEM;
@@ -498,6 +513,8 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, st->tls_verify ? 2L : 0L);
 	if (st->ca_bundle)
 		curl_easy_setopt(h, CURLOPT_CAINFO, st->ca_bundle);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, req);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);

@@ -287,9 +287,13 @@ int s3_xml_uploads(const char *body, size_t len, s3_upload_cb cb, void *arg)
 			continue;
 		char *key = text_of(child(n, "Key"));
 		char *id = text_of(child(n, "UploadId"));
-		rc = key && id && *key && *id ? cb(arg, key, id) : -EIO;
+		char *when = text_of(child(n, "Initiated"));
+		time_t initiated = when ? s3_parse_iso8601(when) : 0;
+		rc = key && id && *key && *id ? cb(arg, key, id, initiated < 0 ? 0 : initiated)
+					      : -EIO;
 		free(key);
 		free(id);
+		free(when);
 	}
 	xmlFreeDoc(doc);
 	return rc;

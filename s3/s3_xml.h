@@ -33,7 +33,7 @@ int s3_xml_upload_id(const char *body, size_t len, char *upload_id);
  * send one with status 200) -> err filled and -EIO, or anything else -> -EIO. */
 int s3_xml_etag_result(const char *body, size_t len, char *etag, s3_error *err);
 
-/* A <ListMultipartUploadsResult>: calls cb for each <Upload>'s Key and UploadId. Returns 0,
+/* A <ListMultipartUploadsResult>: calls cb for each <Upload>'s Key, UploadId and Initiated. Returns 0,
  * the callback's non-zero value, or -EIO on bad XML. */
 int s3_xml_uploads(const char *body, size_t len, s3_upload_cb cb, void *arg);
 

@@ -399,7 +399,7 @@ static int download(up_engine *e, const char *rel, const seen *s, char *why, siz
 	s3_object_info info;
 	s3_error err;
 	log_debug("agent: GET %s", s->key);
-	int rc = s3_get_fd(e->client, e->route->bucket, s->key, 0, S3_TO_END, fd, 0, &got, &info,
+	int rc = s3_get_fd(e->client, e->route->bucket, s->key, NULL, 0, S3_TO_END, fd, 0, &got, &info,
 			   &err);
 	struct timespec times[2] = { { .tv_nsec = UTIME_NOW }, pr.mtime };
 	struct stat fresh = { 0 };

@@ -288,6 +288,24 @@ def test_get_missing_bucket_is_enoent(s3op, tmp_path):
     assert err.code == "NoSuchBucket"
 
 
+def test_get_if_match(s3op, boto, bucket, tmp_path):
+    """-m ETAG (If-Match): the listed version reads; once the key is overwritten, that
+    version's GET is ESTALE (412), from get (to an fd) and get-buf alike, and writes nothing."""
+    first = os.urandom(70_000)
+    etag = boto.put_object(Bucket=bucket, Key="v/obj", Body=first)["ETag"].strip('"')
+    out = tmp_path / "out"
+    expect_ok(s3op("-m", etag, "get", bucket, "v/obj", out))
+    assert out.read_bytes() == first
+    second = os.urandom(50_000)
+    boto.put_object(Bucket=bucket, Key="v/obj", Body=second)
+    out.unlink()
+    expect_error(s3op("-m", etag, "get", bucket, "v/obj", out), "ESTALE", 412)
+    assert out.stat().st_size == 0
+    expect_error(s3op("-m", etag, "get-buf", bucket, "v/obj", 100, 10), "ESTALE", 412)
+    now = boto.head_object(Bucket=bucket, Key="v/obj")["ETag"].strip('"')
+    assert expect_ok(s3op("-m", now, "get-buf", bucket, "v/obj", 0, 60_000)).stdout == second
+
+
 # -- HeadObject ------------------------------------------------------------------------------
 
 

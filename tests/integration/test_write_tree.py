@@ -53,6 +53,7 @@ from tests.harness import proc
 from tests.harness.checks import object_sha, sha256_bytes, sha256_file
 from tests.harness.minio import Mc, random_bucket_name
 from tests.harness.proc import LOCALE, expect_ok
+from tests.harness.s3faults import S3Faults
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -437,14 +438,16 @@ class WTree(Side):
 
 @pytest.fixture
 def make_wtree(minio, boto, build, tmp_path):
-    """make_wtree(bucket, server=None, boto=None, **route_options) -> WTree with its own
-    route path, spool and cache dir; the teardown kills its agent and removes all three."""
+    """make_wtree(bucket, server=None, boto=None, endpoint=None, **route_options) -> WTree
+    with its own route path, spool and cache dir (endpoint: the store's address in the
+    config, e.g. a fault injector in front of server); the teardown kills its agent and
+    removes all three."""
     build.require(build.lib)
     made = []
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
 
-    def make(bucket, server=None, boto_client=None, **options):
+    def make(bucket, server=None, boto_client=None, endpoint=None, **options):
         server = server or minio
         tag = secrets.token_hex(5)
         base = f"/mnt/rwsplit-wt-{tag}"
@@ -457,7 +460,8 @@ def make_wtree(minio, boto, build, tmp_path):
         opts.update(options)
         conf = tmp_path / f"rwsplit-{tag}.conf"
         conf.write_text(f"[global]\ncache_dir = {cache_dir}\n\n" + server.config_text(
-            routes=[("write", f"{base}/out", f"s3://{bucket}/{PREFIX}", opts)]))
+            routes=[("write", f"{base}/out", f"s3://{bucket}/{PREFIX}", opts)],
+            endpoint=endpoint))
         wt = WTree(server, boto_client or boto, build, bucket, base, conf, spool, cache_dir,
                    str(home))
         made.append(wt)
@@ -1027,6 +1031,31 @@ def test_sigkill_in_the_middle_of_a_multipart_file(wt, scripts):
     assert Path(path).read_bytes() == data
     wait_bucket(wt, {wt.key("big/forty.bin"): data})
     assert pending_multipart(wt.boto, wt.bucket) == []
+
+
+def test_multipart_file_through_lost_responses(make_wtree, bucket, minio, tmp_path):
+    """Between the tree agent and MinIO, an injector loses the responses to
+    CreateMultipartUpload and to CompleteMultipartUpload (both took effect in the store) and
+    answers two part PUTs with 503 SlowDown: the 12 MiB file still lands once, whole, with
+    no upload left open, and the writer hears of no failure."""
+    data = blob("faults", 12 * MiB + 3)
+    src = tmp_path / "model.bin"
+    src.write_bytes(data)
+    with S3Faults(minio.port) as faults:
+        faults.add("POST", "uploads", "lose", times=1)
+        faults.add("POST", "uploadId", "lose", times=1)
+        faults.add("PUT", "partNumber", "503", times=2)
+        wt = make_wtree(bucket, endpoint=faults.endpoint)
+        ok(wt.run(["mkdir", "-p", wt.path("ckpt")]))
+        ok(wt.run(["cp", src, wt.path("ckpt/model.bin")]))
+        wait_bucket(wt, {wt.key("ckpt/model.bin"): data})
+        assert faults.hits("lose") == 2 and faults.hits("503") == 2, faults.log
+        assert len(faults.requests("POST", "uploads")) == 2
+        assert len(faults.requests("POST", "uploadId")) == 2
+    logs = "\n".join(p.read_text(errors="replace") for p in wt.agent_logs())
+    assert "left by a lost CreateMultipartUpload response, aborted" in logs, wt.diagnostics()
+    assert "CompleteMultipartUpload's response was lost; the object is there" in logs
+    assert " failed" not in logs, wt.diagnostics()
 
 
 def test_agent_killed_then_recover(make_wtree, bucket, scripts):

@@ -18,17 +18,20 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "common/log.h"
 #include "s3/s3.h"
 
 #define EX_USAGE 64
 #define EX_CONFIG 78
 
 static const char *prog = "s3op";
+static const char *if_match; /* -m */
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: s3op -c CONFIG [-s STORE] CMD ARGS...\n"
+		"usage: s3op -c CONFIG [-s STORE] [-m ETAG] CMD ARGS...\n"
+		"  (-m: get and get-buf read only that version: If-Match)\n"
 		"  head-bucket B\n"
 		"  head B K                       size=N etag=E mtime=T\n"
 		"  get B K OUT [OFF [LEN]]        got=N size=S (OUT created/truncated)\n"
@@ -61,6 +64,7 @@ static const struct {
 	{EINTR, "EINTR"},       {EPIPE, "EPIPE"},     {EDQUOT, "EDQUOT"},
 	{EXDEV, "EXDEV"},       {ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"},
 	{EBADMSG, "EBADMSG"},   {ENODATA, "ENODATA"}, {EHOSTUNREACH, "EHOSTUNREACH"},
+	{ESTALE, "ESTALE"},
 };
 
 static const char *errno_name(int num)
@@ -176,7 +180,7 @@ static int cmd_get(s3_client *c, int ac, char **av, s3_error *err)
 	s3_object_info info;
 	memset(&info, 0, sizeof(info));
 	uint64_t got = 0;
-	int rc = s3_get_fd(c, av[0], av[1], off, len, fd, 0, &got, &info, err);
+	int rc = s3_get_fd(c, av[0], av[1], if_match, off, len, fd, 0, &got, &info, err);
 	/* close() can report a deferred write error; that is a failed get as well. */
 	if (close(fd) < 0 && rc == 0)
 		return fail_local(errno, "close", av[2]);
@@ -197,7 +201,7 @@ static int cmd_get_buf(s3_client *c, char **av, s3_error *err)
 	if (!buf)
 		return fail_local(ENOMEM, "malloc", av[3]);
 	size_t got = 0;
-	int rc = s3_get_buf(c, av[0], av[1], off, len, buf, (size_t)len, &got, NULL, err);
+	int rc = s3_get_buf(c, av[0], av[1], if_match, off, len, buf, (size_t)len, &got, NULL, err);
 	if (rc < 0) {
 		free(buf);
 		return fail(rc, err);
@@ -417,14 +421,18 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	const char *store_name = "";
 	int opt;
+	log_init();
 	/* '+': stop at the command, so that keys and file names starting with '-' stay operands. */
-	while ((opt = getopt(argc, argv, "+c:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:s:m:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 's':
 			store_name = optarg;
+			break;
+		case 'm':
+			if_match = optarg;
 			break;
 		default:
 			usage();

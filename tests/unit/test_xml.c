@@ -631,6 +631,59 @@ START_TEST(test_error_external_entity)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* ListMultipartUploadsResult */
+
+typedef struct seen_uploads {
+	int n;
+	char keys[4][64], ids[4][32];
+	time_t initiated[4];
+} seen_uploads;
+
+static int collect_upload(void *arg, const char *key, const char *id, time_t initiated)
+{
+	seen_uploads *s = arg;
+	ck_assert_int_lt(s->n, 4);
+	snprintf(s->keys[s->n], sizeof s->keys[0], "%s", key);
+	snprintf(s->ids[s->n], sizeof s->ids[0], "%s", id);
+	s->initiated[s->n++] = initiated;
+	return 0;
+}
+
+START_TEST(test_uploads)
+{
+	size_t len;
+	char *body = fixture("list-uploads.xml", &len);
+	seen_uploads s = { 0 };
+	ck_assert_int_eq(s3_xml_uploads(body, len, collect_upload, &s), 0);
+	ck_assert_int_eq(s.n, 3);
+	ck_assert_str_eq(s.keys[0], "run1/model.bin");
+	ck_assert_str_eq(s.ids[0], "a1-first");
+	ck_assert_int_eq(s.initiated[0], 1796282102); /* 2026-12-03T07:15:02Z */
+	ck_assert_str_eq(s.ids[1], "b2");
+	ck_assert_int_eq(s.initiated[1], 1796282103); /* fractions dropped */
+	ck_assert_str_eq(s.keys[2], "run1/no date.bin");
+	ck_assert_int_eq(s.initiated[2], 0); /* not given */
+	free(body);
+}
+END_TEST
+
+START_TEST(test_uploads_bad)
+{
+	static const char *const bad[] = {
+		"",
+		"<Error><Code>AccessDenied</Code></Error>",
+		"<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>",
+		"<ListMultipartUploadsResult><Upload><UploadId>i</UploadId></Upload>"
+		"</ListMultipartUploadsResult>",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		seen_uploads s = { 0 };
+		ck_assert_int_eq(s3_xml_uploads(bad[i], strlen(bad[i]), collect_upload, &s), -EIO);
+	}
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 /* InitiateMultipartUploadResult */
 
 START_TEST(test_upload_id)
@@ -1008,6 +1061,8 @@ static Suite *xml_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("multipart");
+	tcase_add_test(tc, test_uploads);
+	tcase_add_test(tc, test_uploads_bad);
 	tcase_add_test(tc, test_upload_id);
 	tcase_add_test(tc, test_upload_id_bad);
 	tcase_add_test(tc, test_upload_id_too_long);
