@@ -688,6 +688,7 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 			return rc;
 		}
 		uint64_t t0 = clock_ms();
+		unsigned sent_before = req->sent;
 		CURLcode cc = curl_easy_perform(h);
 		int flush_err = flush_batch(&a);
 		if (flush_err && !a.local_err)
@@ -701,9 +702,10 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 		rc = classify(&a, cc, curlerr, e, &retry);
 		sb_free(&a.errbody);
 		req->status = a.status;
-		log_debug("%s %s/%s -> %d (%s) %llums", req->method, req->bucket ? req->bucket : "",
+		log_debug("%s %s/%s -> %d (%s) %llums%s", req->method, req->bucket ? req->bucket : "",
 			  req->key ? req->key : "", a.status, rc ? e->code : "ok",
-			  (unsigned long long)(clock_ms() - t0));
+			  (unsigned long long)(clock_ms() - t0),
+			  req->sent - sent_before > 1 ? ", re-sent by libcurl on a new connection" : "");
 		if (rc == 0 || !retry || atomic_load(&shutting_down))
 			return rc;
 		if ((uint32_t)n >= st->max_attempts)

@@ -20,17 +20,15 @@ running when the object is overwritten.
 import hashlib
 import json
 import os
-import secrets
-import shutil
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.harness import proc
+from tests.harness.routes import ReadRoute
 from tests.harness.toxiproxy import Toxiproxy
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -86,39 +84,13 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class Route:
-    """A read route /mnt/rwsplit-rv-<tag>/data -> s3://bucket/data/ with its own cache_dir."""
-
-    def __init__(self, minio, build, bucket, tmp_path, endpoint=None, glob=None, **options):
-        tag = secrets.token_hex(5)
-        self.local = f"/mnt/rwsplit-rv-{tag}/data"
-        self.cache = Path(f"/dev/shm/rwsplit-rv-{tag}")
-        opts = {"prefetch": "off"}
-        opts.update(options)
-        head = "".join(f"{k} = {v}\n" for k, v in (glob or {}).items())
-        self.conf = tmp_path / f"rv-{tag}.conf"
-        self.conf.write_text(f"[global]\ncache_dir = {self.cache}\n{head}\n" + minio.config_text(
-            routes=[("read", self.local, f"s3://{bucket}/data/", opts)], endpoint=endpoint))
-        self.minio, self.build = minio, build
-
-    def env(self, log="info"):
-        return proc.preload_env(self.minio, self.build.lib, self.conf, log)
-
-    def run(self, args, log="info", stdin_data=None):
-        return proc.run(args, self.env(log), TIMEOUT, stdin_data=stdin_data)
-
-    def cleanup(self):
-        proc.kill_tree_agents(self.cache)
-        shutil.rmtree(self.cache, ignore_errors=True)
-
-
 @pytest.fixture
 def make_route(minio, build, bucket, tmp_path):
     build.require(build.lib)
     made = []
 
     def make(**kwargs):
-        r = Route(minio, build, bucket, tmp_path, **kwargs)
+        r = ReadRoute(minio, build, bucket, tmp_path, **kwargs)
         made.append(r)
         return r
     yield make

@@ -54,6 +54,7 @@ from tests.harness.checks import object_sha, sha256_bytes, sha256_file
 from tests.harness.minio import Mc, random_bucket_name
 from tests.harness.proc import LOCALE, expect_ok
 from tests.harness.s3faults import S3Faults
+from tests.harness.toxiproxy import Toxiproxy
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -438,16 +439,16 @@ class WTree(Side):
 
 @pytest.fixture
 def make_wtree(minio, boto, build, tmp_path):
-    """make_wtree(bucket, server=None, boto=None, endpoint=None, **route_options) -> WTree
-    with its own route path, spool and cache dir (endpoint: the store's address in the
-    config, e.g. a fault injector in front of server); the teardown kills its agent and
-    removes all three."""
+    """make_wtree(bucket, server=None, boto=None, endpoint=None, store=None, **route_options)
+    -> WTree with its own route path, spool and cache dir (endpoint: the store's address in
+    the config, e.g. a fault injector in front of server; store: more [store] keys); the
+    teardown kills its agent and removes all three."""
     build.require(build.lib)
     made = []
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
 
-    def make(bucket, server=None, boto_client=None, endpoint=None, **options):
+    def make(bucket, server=None, boto_client=None, endpoint=None, store=None, **options):
         server = server or minio
         tag = secrets.token_hex(5)
         base = f"/mnt/rwsplit-wt-{tag}"
@@ -461,7 +462,7 @@ def make_wtree(minio, boto, build, tmp_path):
         conf = tmp_path / f"rwsplit-{tag}.conf"
         conf.write_text(f"[global]\ncache_dir = {cache_dir}\n\n" + server.config_text(
             routes=[("write", f"{base}/out", f"s3://{bucket}/{PREFIX}", opts)],
-            endpoint=endpoint))
+            endpoint=endpoint, **(store or {})))
         wt = WTree(server, boto_client or boto, build, bucket, base, conf, spool, cache_dir,
                    str(home))
         made.append(wt)
@@ -1056,6 +1057,54 @@ def test_multipart_file_through_lost_responses(make_wtree, bucket, minio, tmp_pa
     assert "left by a lost CreateMultipartUpload response, aborted" in logs, wt.diagnostics()
     assert "CompleteMultipartUpload's response was lost; the object is there" in logs
     assert " failed" not in logs, wt.diagnostics()
+
+
+WRITE_TOXICS = {
+    "latency": [("latency", "upstream", {"latency": 60, "jitter": 20}),
+                ("latency", "downstream", {"latency": 60, "jitter": 20})],
+    "slicer": [("slicer", "upstream", {"average_size": 1500, "size_variation": 1000,
+                                       "delay": 50})],
+    # A connection is cut after 8 MiB: a 5 MiB part fits, the next one on it is cut.
+    "limit_data": [("limit_data", "upstream", {"bytes": 8 * MiB})],
+    # Outages in the middle of the upload (slowed to seconds by a bandwidth toxic).
+    "reset_peer": [("bandwidth", "upstream", {"rate": 2 * 1024})],
+    "timeout": [("bandwidth", "upstream", {"rate": 2 * 1024})],
+}
+WRITE_OUTAGES = {"reset_peer": {"timeout": 0}, "timeout": {"timeout": 0}}
+
+
+@pytest.mark.parametrize("case", sorted(WRITE_TOXICS))
+def test_uploads_through_a_bad_network(make_wtree, bucket, minio, tmp_path, case):
+    """Toxiproxy between the tree agent and MinIO: a 12 MiB file (multipart, 5 MiB parts) and
+    a 1 MiB one (PutObject) land whole and once, with no upload left open, under latency,
+    slicer, limit_data, and an outage (reset_peer, or timeout: connections hang, which
+    stall_timeout notices) that is removed after 3 s."""
+    files = {"ckpt/model.bin": blob("model", 12 * MiB + 5), "ckpt/meta.json": blob("m", MiB)}
+    for rel, data in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(data)
+    with Toxiproxy(minio.port) as toxi:
+        for i, (kind, stream, attrs) in enumerate(WRITE_TOXICS[case]):
+            toxi.add(f"t{i}", kind, stream=stream, **attrs)
+        # One part at a time for limit_data, so that parts share a connection and get cut.
+        wt = make_wtree(bucket, endpoint=toxi.endpoint, store={
+            "retry_time": "40s", "max_attempts": 60, "stall_timeout": "2s",
+            "connect_timeout": "1s"}, drain_timeout="60s",
+            part_concurrency=1 if case == "limit_data" else 4)
+        # cp's exit waits for the uploads: the outage falls while they run.
+        child = wt.spawn(["cp", "-r", tmp_path / "src" / "ckpt", wt.path()])
+        if case in WRITE_OUTAGES:
+            time.sleep(1.0)
+            toxi.add(case, case, stream="upstream", **WRITE_OUTAGES[case])
+            time.sleep(3.0)
+            toxi.remove(case)
+        ok(child.wait(timeout=90))
+        wait_bucket(wt, {wt.key(rel): data for rel, data in files.items()}, timeout=60)
+    logs = "\n".join(p.read_text(errors="replace") for p in wt.agent_logs())
+    assert " failed" not in logs, wt.diagnostics()
+    if case in WRITE_OUTAGES or case == "limit_data":  # the fault did hit an upload
+        # (retried by the client, or re-sent by libcurl itself on a new connection)
+        assert "retrying PUT" in logs or "re-sent by libcurl" in logs, wt.diagnostics()
 
 
 def test_agent_killed_then_recover(make_wtree, bucket, scripts):
