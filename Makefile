@@ -8,9 +8,15 @@ BUILD   := build
 PKGS    := libcurl libxml-2.0 libcrypto inih
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
            -MMD -MP -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl
+# SAN=address,undefined or SAN=thread: a sanitizer build (see `make asan`, `make tsan`).
+SAN     ?=
+ifneq ($(SAN),)
+override CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SAN)
+endif
 # What every preloaded process loads: no libcurl or libxml2 (and their dependencies), which
 # cost ~15 ms per process; the object-store client is a second library loaded on first use.
 PRELOAD_LDLIBS := $(shell pkg-config --libs inih 2>/dev/null) -lpthread -ldl
@@ -44,7 +50,7 @@ SHIMS   := $(patsubst tests/shims/%.c,$(BUILD)/tests/lib%.so,$(SHIM_SRC))
 STATICS := $(patsubst tests/static/%.c,$(BUILD)/tests/%,$(STATIC_SRC))
 VENV    := .tools/venv
 
-.PHONY: all deps test unit integration test-tools demo install clean lint
+.PHONY: all deps test unit integration test-tools demo install clean lint asan tsan
 all: $(LIB) $(S3LIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c
@@ -57,28 +63,28 @@ $(CORE_A): $(call obj,$(CORE_SRC))
 
 $(LIB): $(call obj,$(PRELOAD_SRC) $(LIGHT_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(PRELOAD_LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PRELOAD_LDLIBS)
 
 $(S3LIB): $(call obj,$(S3_SRC) s3/s3_dso.c common/log.c common/sb.c)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(S3_LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(S3_LDLIBS)
 
 $(CLI): $(call obj,$(CLI_SRC)) $(CORE_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(call obj,$(CLI_SRC)) $(CORE_A) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(CLI_SRC)) $(CORE_A) $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(CORE_A) $(LDLIBS) $(shell pkg-config --libs check)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_A) $(LDLIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(CORE_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(CORE_A) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_A) $(LDLIBS)
 
 # Fault-injection libraries the integration tests preload after librwsplit.so.
 $(BUILD)/tests/lib%.so: $(BUILD)/obj/tests/shims/%.o
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $< -ldl
+	$(CC) $(LDFLAGS) -shared -o $@ $< -ldl
 
 $(BUILD)/tests/%: tests/static/%.c
 	@mkdir -p $(dir $@)
@@ -102,6 +108,63 @@ test: deps
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) asan
+	$(MAKE) tsan
+
+# Sanitizer runs: the library, CLI, unit tests and test tools built with ASan+UBSan (or
+# TSan) in their own build directory; the unit tests, then the integration tests that
+# exercise threads, fork workers, renames and the agents (SAN_TESTS). Preloaded programs
+# are not instrumented, so the sanitizer's runtime is preloaded before librwsplit.so
+# (RWSPLIT_SANITIZER_PRELOAD, read by tests/harness/proc.py); leak checks are left to the
+# unit tests (the programs we preload are not ours).
+SAN_TESTS := tests/integration/test_agent.py \
+	tests/integration/test_read_routes.py::test_threads_pread_same_lazy_file \
+	tests/integration/test_read_routes.py::test_multiprocessing_pool \
+	tests/integration/test_read_routes.py::test_python_seek_read_random_offsets \
+	tests/integration/test_read_routes.py::test_cat_every_file \
+	tests/integration/test_write_tree.py::test_eight_writers_rename_in_one_directory \
+	tests/integration/test_write_tree.py::test_multipart_file_through_lost_responses \
+	tests/integration/test_write_routes.py::test_threads_write_many_files \
+	tests/integration/test_write_routes.py::test_fork_workers_and_subprocess \
+	tests/integration/test_write_routes.py::test_rename_checkpoint_pattern \
+	tests/integration/test_s3_faults.py tests/integration/test_read_versions.py \
+	tests/integration/test_threads.py \
+	tests/integration/test_write_tree.py::test_eight_threads_write_and_rename
+SAN_COMMON := halt_on_error=1:abort_on_error=0:print_stacktrace=1
+# TSan: a TSan runtime preloaded into an uninstrumented program (bash, python) crashes, and
+# so does an instrumented librwsplit.so preloaded into an instrumented program (its
+# interposed calls run before TSan is set up). So TSan checks the agents: the preloaded
+# library is the ordinary build's, and the fetch and tree agents it starts (../bin/rwsplit
+# beside it) are the instrumented CLI, which also runs with all its threads in the tests
+# below. Reports go to build/tsan-reports/; any report fails the run.
+TSAN_TESTS := tests/integration/test_agent.py tests/integration/test_threads.py \
+	tests/integration/test_write_tree.py::test_eight_threads_write_and_rename \
+	tests/integration/test_write_tree.py::test_multipart_file_through_lost_responses \
+	tests/integration/test_write_routes.py::test_threads_write_many_files
+TSAN_MIX := build/tsan-agent
+
+asan: deps
+	$(MAKE) BUILD=build/asan SAN=address,undefined CFLAGS="-O1 -g" test-tools \
+		$(patsubst $(BUILD)/%,build/asan/%,$(UNITS))
+	@set -e; for t in $(patsubst $(BUILD)/%,build/asan/%,$(UNITS)); do echo "== $$t"; \
+		CK_FORK=yes ASAN_OPTIONS=$(SAN_COMMON):detect_leaks=1 \
+		UBSAN_OPTIONS=$(SAN_COMMON) $$t; done
+	RWSPLIT_BUILD=build/asan RWSPLIT_SANITIZER_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+		ASAN_OPTIONS=$(SAN_COMMON):detect_leaks=0 UBSAN_OPTIONS=$(SAN_COMMON) \
+		$(VENV)/bin/python -m pytest -q $(SAN_TESTS)
+
+tsan: deps
+	$(MAKE) test-tools
+	$(MAKE) BUILD=build/tsan SAN=thread CFLAGS="-O1 -g" all \
+		$(patsubst $(BUILD)/%,build/tsan/%,$(UNITS))
+	@set -e; for t in $(patsubst $(BUILD)/%,build/tsan/%,$(UNITS)); do echo "== $$t"; \
+		CK_FORK=yes TSAN_OPTIONS=$(SAN_COMMON) $$t; done
+	rm -rf $(TSAN_MIX) build/tsan-reports && mkdir -p $(TSAN_MIX)/bin build/tsan-reports
+	cp -a $(BUILD)/lib $(BUILD)/tests $(TSAN_MIX)/ && cp build/tsan/bin/rwsplit $(TSAN_MIX)/bin/
+	RWSPLIT_BUILD=$(TSAN_MIX) TSAN_OPTIONS=log_path=$(CURDIR)/build/tsan-reports/report \
+		$(VENV)/bin/python -m pytest -q $(TSAN_TESTS)
+	@if ls build/tsan-reports/report.* >/dev/null 2>&1; then \
+		cat build/tsan-reports/report.*; echo "tsan: reports above"; exit 1; fi
 
 # The TensorFlow example end to end against a throw-away MinIO (examples/tf-mnist/demo.py).
 # DEMO_ARGS passes options, e.g. DEMO_ARGS="--steps 500 --no-compare".

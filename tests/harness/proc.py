@@ -41,7 +41,9 @@ def preload_env(server, lib, conf, log="info", extra=None):
     """The environment of a program run with rwsplit preloaded: server's credentials, lib as
     LD_PRELOAD, conf as RWSPLIT_CONFIG, log level log, a fixed locale, then extra."""
     env = server.child_env({
-        "LD_PRELOAD": str(lib),
+        # `make asan`: the sanitizer's runtime must come first in an uninstrumented program.
+        "LD_PRELOAD": " ".join(filter(None, [os.environ.get("RWSPLIT_SANITIZER_PRELOAD"),
+                                             str(lib)])),
         "RWSPLIT_CONFIG": str(conf),
         "RWSPLIT_LOG": log,
         "LC_ALL": LOCALE,

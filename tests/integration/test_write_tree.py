@@ -1107,6 +1107,19 @@ def test_uploads_through_a_bad_network(make_wtree, bucket, minio, tmp_path, case
         assert "retrying PUT" in logs or "re-sent by libcurl" in logs, wt.diagnostics()
 
 
+def test_eight_threads_write_and_rename(wt, local, build):
+    """tests/tools/mtroute: 8 threads of one process each write 12 files of 150 KiB through
+    a temporary name renamed into place, then rename one more: the tree and the bucket
+    match the same program's run on a local directory (`make tsan` runs it with the tree
+    agent built with ThreadSanitizer)."""
+    tool = build.require(build.root / "tests" / "mtroute")
+    os.makedirs(local.path(), exist_ok=True)
+    for side in (local, wt):
+        ok(side.run([tool, "write", side.path(), 8, 12, 150 * KiB], timeout=120))
+    assert_same_tree(wt.out, local.out)
+    wait_bucket(wt, expected_objects(wt))
+
+
 def test_agent_killed_then_recover(make_wtree, bucket, scripts):
     """Node restart: files closed, then the agent SIGKILLed before their upload_delay
     passed (and the writer too); `rwsplit recover -c CONF` uploads what the tree holds."""
