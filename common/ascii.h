@@ -16,6 +16,18 @@ static inline int ascii_isalnum(unsigned char c)
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* The value of hex digit c ('0'-'9', 'a'-'f', 'A'-'F'), or -1. */
+static inline int ascii_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* ' ', '\t', '\n', '\v', '\f', '\r'. */
 static inline int ascii_isspace(unsigned char c)
 {

@@ -13,29 +13,37 @@
 #include "preload/pl_state.h"
 #include "preload/pl_symbols.h"
 
-/* The fill handle of fd when a wait may be needed, else NULL. */
+/* The fill handle of fd when a wait may be needed, with a reference of the caller's (so a
+ * close on another thread cannot free it under the call), else NULL. */
 static inline rd_file *filling(int fd)
 {
-	pl_fd *e = pl_fd_get(fd);
-	if (!e || !e->lazy || pl_busy || rd_complete(e->lazy))
+	if (!pl_fd_routed(fd) || pl_busy)
 		return NULL;
-	return e->lazy;
+	pl_fd *e = pl_fd_get(fd);
+	rd_file *f = e && e->lazy && !rd_complete(e->lazy) ? rd_file_ref(e->lazy) : NULL;
+	pl_fd_unref(e);
+	return f;
 }
 
 /* Waits for [*off, *off+len) (*off < 0: from the fd's position, stored back) and pins it.
- * Returns 0 or -1 with errno. */
+ * Returns 0, or -1 with errno after giving back filling()'s reference. */
 static int wait_range(rd_file *f, int fd, off_t *off, size_t len)
 {
 	int saved = errno;
-	if (*off < 0 && (*off = lseek(fd, 0, SEEK_CUR)) < 0)
+	if (*off < 0 && (*off = lseek(fd, 0, SEEK_CUR)) < 0) {
+		rd_file_release(f);
 		return -1;
+	}
 	pl_enter();
 	int rc = rd_wait(f, (uint64_t)*off, len);
+	if (rc < 0)
+		rd_file_release(f);
 	pl_leave();
 	return pl_ret(rc, saved) < 0 ? -1 : 0;
 }
 
-/* Unpins what wait_range pinned, keeping the real call's result and errno. */
+/* Unpins what wait_range pinned and gives back filling()'s reference, keeping the real
+ * call's result and errno. */
 static ssize_t done(rd_file *f, off_t off, size_t len, ssize_t result)
 {
 	if (!f)
@@ -43,6 +51,7 @@ static ssize_t done(rd_file *f, off_t off, size_t len, ssize_t result)
 	int saved = errno;
 	pl_enter();
 	rd_done(f, (uint64_t)off, len);
+	rd_file_release(f);
 	pl_leave();
 	errno = saved;
 	return result;
@@ -111,6 +120,11 @@ PL_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	rd_file *f = fd >= 0 && off >= 0 ? filling(fd) : NULL;
 	if (f && wait_range(f, fd, &off, len) < 0)
 		return MAP_FAILED;
+	if (f) { /* the pins stay; the mapping needs no handle */
+		pl_enter();
+		rd_file_release(f);
+		pl_leave();
+	}
 	return PL_REAL(mmap)(addr, len, prot, flags, fd, off);
 }
 PL_ALIAS(mmap, mmap64);

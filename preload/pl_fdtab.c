@@ -13,6 +13,64 @@ _Atomic(pl_fd *) *pl_fdtab;
 size_t pl_fdtab_size;
 atomic_long pl_fd_count;
 
+/* Taken around a slot's exchange and around a lookup's load + reference, for a few
+ * instructions (no call, no allocation), so spinning is cheaper than a mutex. */
+#define STRIPES 64
+static atomic_flag stripe[STRIPES];
+/* Set in the thread that forks, which holds every stripe from prepare to parent/child: an
+ * fd call made meanwhile by another library's fork handler must not wait for itself. */
+static __thread int forking;
+
+static void lock_slot(int fd)
+{
+	if (forking)
+		return;
+	while (atomic_flag_test_and_set_explicit(&stripe[fd % STRIPES], memory_order_acquire))
+		;
+}
+
+static void unlock_slot(int fd)
+{
+	if (!forking)
+		atomic_flag_clear_explicit(&stripe[fd % STRIPES], memory_order_release);
+}
+
+pl_fd *pl_fd_get(int fd)
+{
+	if (!pl_fd_routed(fd))
+		return NULL;
+	lock_slot(fd);
+	pl_fd *e = atomic_load_explicit(&pl_fdtab[fd], memory_order_acquire);
+	if (e)
+		atomic_fetch_add(&e->refs, 1);
+	unlock_slot(fd);
+	return e;
+}
+
+static pl_fd *exchange_slot(int fd, pl_fd *e)
+{
+	lock_slot(fd);
+	pl_fd *old = atomic_exchange(&pl_fdtab[fd], e);
+	unlock_slot(fd);
+	return old;
+}
+
+void pl_fdtab_fork_prepare(void)
+{
+	for (int i = 0; i < STRIPES; i++)
+		lock_slot(i);
+	forking = 1;
+}
+
+void pl_fdtab_fork_release(void)
+{
+	if (!forking)
+		return; /* a fork that began before the library was set up */
+	forking = 0;
+	for (int i = 0; i < STRIPES; i++)
+		unlock_slot(i);
+}
+
 int pl_fdtab_init(void)
 {
 	struct rlimit rl;
@@ -59,12 +117,6 @@ pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest,
 	return e;
 }
 
-pl_fd *pl_fd_ref(pl_fd *e)
-{
-	atomic_fetch_add(&e->refs, 1);
-	return e;
-}
-
 void pl_fd_unref(pl_fd *e)
 {
 	if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
@@ -81,7 +133,7 @@ int pl_fd_install(int fd, pl_fd *e)
 		pl_fd_unref(e);
 		return -1;
 	}
-	pl_fd *old = atomic_exchange(&pl_fdtab[fd], e);
+	pl_fd *old = exchange_slot(fd, e);
 	if (old)
 		pl_fd_unref(old);
 	else
@@ -93,7 +145,7 @@ void pl_fd_forget(int fd)
 {
 	if (fd < 0 || (size_t)fd >= pl_fdtab_size)
 		return;
-	pl_fd *old = atomic_exchange(&pl_fdtab[fd], NULL);
+	pl_fd *old = exchange_slot(fd, NULL);
 	if (old) {
 		atomic_fetch_sub(&pl_fd_count, 1);
 		pl_fd_unref(old);

@@ -1,5 +1,7 @@
 /* The fd table: which of the process's fds are routed, indexed by fd number. A lookup on the
- * pass-through path is one bounds check and one relaxed atomic load; nothing is locked. */
+ * pass-through path is one bounds check and one atomic load; nothing is locked. A lookup of
+ * a routed fd takes a reference under a short spin lock (one of 64, by fd number), the only
+ * lock here: nothing is called while it is held. */
 #ifndef RWSPLIT_PL_FDTAB_H
 #define RWSPLIT_PL_FDTAB_H
 
@@ -33,13 +35,24 @@ extern size_t pl_fdtab_size;
 /* Reserves the table (address space only) for the hard RLIMIT_NOFILE. Returns 0 or -1. */
 int pl_fdtab_init(void);
 
-/* The entry of fd or NULL: the fast check of every fd shim. */
-static inline pl_fd *pl_fd_get(int fd)
+/* True when fd has an entry: the fast check of every fd shim (one bounds check and one
+ * load), which takes no reference; use pl_fd_get to look at the entry. */
+static inline int pl_fd_routed(int fd)
 {
-	if (fd < 0 || (size_t)fd >= pl_fdtab_size)
-		return NULL;
-	return atomic_load_explicit(&pl_fdtab[fd], memory_order_acquire);
+	return fd >= 0 && (size_t)fd < pl_fdtab_size &&
+	       atomic_load_explicit(&pl_fdtab[fd], memory_order_acquire) != NULL;
 }
+
+/* fd's entry with a reference taken (give it back with pl_fd_unref), or NULL. A thread that
+ * closes fd meanwhile cannot free the entry under the caller: the load and the reference
+ * are made under the same lock stripe as pl_fd_install/pl_fd_forget's exchange. A fd
+ * without an entry costs only the check of pl_fd_routed. */
+pl_fd *pl_fd_get(int fd);
+
+/* Fork hooks: prepare takes every lock stripe, so that no other thread holds one at the
+ * fork; parent and child release them. */
+void pl_fdtab_fork_prepare(void);
+void pl_fdtab_fork_release(void);
 
 /* Creates an entry (refs 1) for a newly opened fd; rest is copied. NULL on ENOMEM. */
 pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
@@ -52,8 +65,7 @@ int pl_fd_install(int fd, pl_fd *e);
 /* Removes fd's entry and releases it: call after the fd was closed. */
 void pl_fd_forget(int fd);
 
-/* Takes one more reference for a duplicate fd. */
-pl_fd *pl_fd_ref(pl_fd *e);
+/* Gives back a reference of pl_fd_get or pl_fd_new (NULL is ignored). */
 void pl_fd_unref(pl_fd *e);
 
 /* Number of installed entries, so stream and directory closes can skip the lookup. */

@@ -136,6 +136,7 @@ PL_EXPORT int fchdir(int fd)
 	} else {
 		pl_cwd_changed();
 	}
+	pl_fd_unref(e);
 	return rc;
 }
 
@@ -144,6 +145,10 @@ PL_EXPORT char *getcwd(char *buf, size_t size)
 	if (pl_bypass() || !pl_cwd_is_virtual())
 		return PL_REAL(getcwd)(buf, size);
 	const char *cwd = pl_cwd();
+	/* A concurrent chdir out of the route may have dropped the virtual cwd meanwhile, and
+	 * pl_cwd() then asks the kernel, which can fail: the kernel's answer is the right one. */
+	if (!cwd || !pl_cwd_is_virtual())
+		return PL_REAL(getcwd)(buf, size);
 	size_t need = strlen(cwd) + 1;
 	if (!buf) {
 		if (size && size < need) {
@@ -265,8 +270,10 @@ static int real_renameat(int fromfd, const char *from, int tofd, const char *to,
  * through it. */
 #define REFUSE_FD(fd) \
 	do { \
-		pl_fd *e_ = pl_fd_get(fd); \
-		if (e_ && e_->route->mode == CFG_READ && !pl_bypass()) { \
+		pl_fd *e_ = pl_fd_routed(fd) && !pl_bypass() ? pl_fd_get(fd) : NULL; \
+		int ro_ = e_ && e_->route->mode == CFG_READ; \
+		pl_fd_unref(e_); \
+		if (ro_) { \
 			errno = EROFS; \
 			return -1; \
 		} \

@@ -191,13 +191,13 @@ PL_ALIAS(__openat_2, __openat64_2);
  * children share our memory and must leave the table alone. */
 static void forget_before_close(int fd)
 {
-	if (pl_fd_get(fd) && getpid() == pl_owner_pid)
+	if (pl_fd_routed(fd) && getpid() == pl_owner_pid)
 		pl_fd_forget(fd);
 }
 
 PL_EXPORT int close(int fd)
 {
-	if (pl_fd_get(fd))
+	if (pl_fd_routed(fd))
 		forget_before_close(fd);
 	return PL_REAL(close)(fd);
 }
@@ -217,10 +217,10 @@ static void track_dup(int oldfd, int newfd)
 {
 	if (newfd < 0 || newfd == oldfd || pl_bypass())
 		return;
-	pl_fd *e = pl_fd_get(oldfd);
-	if (e && getpid() == pl_owner_pid)
-		pl_fd_install(newfd, pl_fd_ref(e));
-	else if (pl_fd_get(newfd))
+	pl_fd *e = getpid() == pl_owner_pid ? pl_fd_get(oldfd) : NULL;
+	if (e)
+		pl_fd_install(newfd, e); /* takes over the lookup's reference */
+	else if (pl_fd_routed(newfd))
 		forget_before_close(newfd);
 }
 
@@ -374,7 +374,7 @@ PL_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
 	if (nf) {
 		pl_fd *e = pl_fd_get(fd);
 		if (e)
-			pl_fd_install(fileno(nf), pl_fd_ref(e));
+			pl_fd_install(fileno(nf), e); /* takes over the lookup's reference */
 	}
 	int e = errno;
 	close(fd);
@@ -388,15 +388,17 @@ PL_ALIAS(freopen, freopen64);
 
 PL_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	pl_fd *e = pl_fd_get(fd);
-	if (e && e->lazy && !pl_bypass()) {
+	pl_fd *e = pl_bypass() ? NULL : pl_fd_get(fd);
+	int rc = 0;
+	if (e && e->lazy) {
 		pl_enter();
-		int rc = rd_wait(e->lazy, 0, UINT64_MAX);
+		rc = rd_wait(e->lazy, 0, UINT64_MAX);
 		pl_leave();
-		if (rc < 0) {
-			errno = -rc;
-			return NULL;
-		}
+	}
+	pl_fd_unref(e);
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
 	}
 	return PL_REAL(fdopen)(fd, mode);
 }
@@ -405,7 +407,7 @@ PL_EXPORT FILE *fdopen(int fd, const char *mode)
 PL_EXPORT int fclose(FILE *f)
 {
 	if (f && atomic_load_explicit(&pl_fd_count, memory_order_relaxed) > 0 &&
-	    pl_fd_get(fileno(f)) != NULL)
+	    pl_fd_routed(fileno(f)))
 		forget_before_close(fileno(f));
 	return PL_REAL(fclose)(f);
 }

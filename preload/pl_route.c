@@ -28,10 +28,13 @@ int pl_route(int dirfd, const char *path, pl_target *t)
 	} else {
 		/* Relative to a directory fd: only a routed directory changes the meaning. */
 		pl_fd *e = pl_fd_get(dirfd);
-		if (!e || e->kind != PL_FD_DIR)
+		if (!e || e->kind != PL_FD_DIR) {
+			pl_fd_unref(e);
 			return PL_PASS;
+		}
 		int n = snprintf(base, sizeof base, "%s%s%s", e->route->local, e->rest[0] ? "/" : "",
 				 e->rest);
+		pl_fd_unref(e);
 		if (n < 0 || (size_t)n >= sizeof base)
 			return -ENAMETOOLONG;
 		cwd = base;

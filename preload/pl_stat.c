@@ -52,15 +52,16 @@ static int fstat_fd(int fd, struct stat *st)
 {
 	pl_fd *e = pl_fd_get(fd);
 	int r = PL_REAL(fstat)(fd, st);
-	if (!e || r < 0 || pl_bypass())
-		return r;
-	if (st->st_ino != e->real_ino || st->st_dev != e->real_dev)
-		return r; /* closed behind our back and reused: not ours any more */
-	st->st_dev = e->dev;
-	st->st_ino = e->ino;
-	if (e->kind == PL_FD_FILE)
-		st->st_mtim = e->mtime; /* not the cache file's, which moves while it fills */
-	present(st);
+	/* (not ours any more if closed behind our back and the number reused) */
+	if (e && r == 0 && !pl_bypass() && st->st_ino == e->real_ino &&
+	    st->st_dev == e->real_dev) {
+		st->st_dev = e->dev;
+		st->st_ino = e->ino;
+		if (e->kind == PL_FD_FILE)
+			st->st_mtim = e->mtime; /* not the cache file's, which moves while it fills */
+		present(st);
+	}
+	pl_fd_unref(e);
 	return r;
 }
 
@@ -110,7 +111,7 @@ PL_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 
 PL_EXPORT int fstat(int fd, struct stat *st)
 {
-	if (!pl_fd_get(fd))
+	if (!pl_fd_routed(fd))
 		return PL_REAL(fstat)(fd, st);
 	return fstat_fd(fd, st);
 }
@@ -227,6 +228,7 @@ PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struc
 		int r = PL_REAL(statx)(dirfd, path, flags, mask, sx);
 		if (e && r == 0 && sx->stx_ino == e->real_ino)
 			present_statx(sx, e);
+		pl_fd_unref(e);
 		return r;
 	}
 	int saved = errno;

@@ -79,15 +79,18 @@ int pl_cwd_is_virtual(void)
 static void at_fork_prepare(void)
 {
 	rd_fork_prepare();
+	pl_fdtab_fork_prepare(); /* last: held for the fork itself only */
 }
 
 static void at_fork_parent(void)
 {
+	pl_fdtab_fork_release();
 	rd_fork_parent();
 }
 
 static void at_fork_child(void)
 {
+	pl_fdtab_fork_release();
 	pl_owner_pid = getpid();
 	s3_dl_after_fork();
 	up_fork_child();

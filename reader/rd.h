@@ -80,6 +80,9 @@ void rd_done(rd_file *f, uint64_t off, uint64_t len);
 /* True once every byte of f is present. */
 int rd_complete(const rd_file *f);
 
+/* Takes one more reference on f (for a data call that must not lose f to a concurrent
+ * close); rd_file_release gives each back. */
+rd_file *rd_file_ref(rd_file *f);
 void rd_file_release(rd_file *f);
 
 /* Fork handling: quiesce worker threads before fork, resume in the parent, and in the child

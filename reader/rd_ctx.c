@@ -239,10 +239,12 @@ void rd_fork_prepare(void)
 		pthread_mutex_lock(&rd.routes[i].lock);
 	rd_pool_fork_prepare();
 	rd_agent_fork_prepare();
+	rd_prefetch_fork_prepare();
 }
 
 void rd_fork_parent(void)
 {
+	rd_prefetch_fork_parent();
 	rd_agent_fork_parent();
 	rd_pool_fork_parent();
 	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
@@ -251,6 +253,7 @@ void rd_fork_parent(void)
 
 void rd_fork_child(void)
 {
+	rd_prefetch_fork_child();
 	rd_agent_fork_child();
 	rd_pool_fork_child();
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)

@@ -141,6 +141,12 @@ static void file_unref(rd_file *f)
 	free(f);
 }
 
+rd_file *rd_file_ref(rd_file *f)
+{
+	atomic_fetch_add(&f->refs, 1);
+	return f;
+}
+
 void rd_file_release(rd_file *f)
 {
 	if (f)

@@ -43,6 +43,9 @@ typedef struct prefetched_key {
 	UT_hash_handle hh;
 } prefetched_key;
 
+/* Keys prefetched and not opened yet, for the prefetch-hit count only: bounded, the oldest
+ * forgotten first (a prefetch of `all` over millions of keys must not grow it for ever). */
+#define PREFETCHED_MAX 65536
 static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;
 static prefetched_key *prefetched;
 static atomic_uint_fast64_t inflight_bytes;
@@ -55,15 +58,39 @@ static void remember_prefetched(const char *key)
 		return;
 	}
 	pthread_mutex_lock(&hits_lock);
-	prefetched_key *old;
+	prefetched_key *old, *dropped = NULL;
 	HASH_FIND_STR(prefetched, key, old);
-	if (!old)
+	if (!old) {
+		if (HASH_COUNT(prefetched) >= PREFETCHED_MAX) {
+			dropped = prefetched; /* uthash's head is the oldest added */
+			HASH_DEL(prefetched, dropped);
+		}
 		HASH_ADD_KEYPTR(hh, prefetched, p->key, strlen(p->key), p);
+	}
 	pthread_mutex_unlock(&hits_lock);
 	if (old) {
 		free(p->key);
 		free(p);
 	}
+	if (dropped) {
+		free(dropped->key);
+		free(dropped);
+	}
+}
+
+void rd_prefetch_fork_prepare(void)
+{
+	pthread_mutex_lock(&hits_lock);
+}
+
+void rd_prefetch_fork_parent(void)
+{
+	pthread_mutex_unlock(&hits_lock);
+}
+
+void rd_prefetch_fork_child(void)
+{
+	pthread_mutex_init(&hits_lock, NULL);
 }
 
 int rd_prefetch_claim_hit(const char *key)

@@ -178,6 +178,11 @@ void rd_pool_fork_child(void);
 
 /* Prefetch (rd_prefetch.c): called after a file of dir was opened. */
 void rd_prefetch_after_open(rd_route *rr, const char *rest);
+
+/* Fork hooks for the prefetch-hit table's lock (rd_fork_* call them, innermost last). */
+void rd_prefetch_fork_prepare(void);
+void rd_prefetch_fork_parent(void);
+void rd_prefetch_fork_child(void);
 /* prefetch = all: called at the route's first use. */
 void rd_prefetch_all_start(rd_route *rr);
 /* True (once) when key was brought in by prefetch, for the hit counter. */

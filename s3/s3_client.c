@@ -83,6 +83,7 @@ void s3_client_after_fork(s3_client *c)
 	 * lock may have been held by a parent thread that does not exist in the child. */
 	c->npool = 0;
 	pthread_mutex_init(&c->pool_lock, NULL);
+	s3_creds_after_fork(c->creds);
 }
 
 void s3_client_cred_source(s3_client *c, char *buf, size_t len)

@@ -222,6 +222,14 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out)
 	return rc;
 }
 
+void s3_creds_after_fork(s3_creds *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	/* A parent thread may have been loading the file: the next use loads it again. */
+	c->checked = 0;
+	memset(&c->seen, 0, sizeof c->seen);
+}
+
 void s3_creds_describe(s3_creds *c, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", c->source);

@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
 #include "s3/s3_xml.h"
@@ -113,17 +114,6 @@ int s3_mpu_part_fd(s3_client *c, const char *bucket, const char *key, const char
 	return rc;
 }
 
-static int hex_nibble(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* The ETag S3 gives the object these parts make: hex md5 of the concatenated binary md5s,
  * "-", the part count. -EINVAL when a part's ETag is not an md5 (SSE-KMS, some stores). */
 static int multipart_etag(const s3_part *parts, int nparts, char out[80])
@@ -142,7 +132,8 @@ static int multipart_etag(const s3_part *parts, int nparts, char out[80])
 			break;
 		}
 		for (int b = 0; b < 16 && rc == 0; b++) {
-			int hi = hex_nibble(h[2 * b]), lo = hex_nibble(h[2 * b + 1]);
+			int hi = ascii_hexval((unsigned char)h[2 * b]);
+			int lo = ascii_hexval((unsigned char)h[2 * b + 1]);
 			if (hi < 0 || lo < 0)
 				rc = -EINVAL;
 			else

@@ -56,17 +56,6 @@ void s3_uri_encode(sb *s, const char *src, size_t len, int keep_slash)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int s3_uri_decode(sb *s, const char *src, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -76,8 +65,8 @@ int s3_uri_decode(sb *s, const char *src, size_t len)
 		}
 		if (i + 2 >= len)
 			return -1;
-		int hi = hexval(src[i + 1]);
-		int lo = hexval(src[i + 2]);
+		int hi = ascii_hexval((unsigned char)src[i + 1]);
+		int lo = ascii_hexval((unsigned char)src[i + 2]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		sb_putc(s, (char)(hi << 4 | lo));
