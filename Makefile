@@ -35,6 +35,7 @@ CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 SHIM_SRC    := $(wildcard tests/shims/*.c)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 # Test programs linked statically, without rwsplit code: LD_PRELOAD does not reach them.
 STATIC_SRC  := $(wildcard tests/static/*.c)
 
@@ -48,9 +49,10 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 SHIMS   := $(patsubst tests/shims/%.c,$(BUILD)/tests/lib%.so,$(SHIM_SRC))
 STATICS := $(patsubst tests/static/%.c,$(BUILD)/tests/%,$(STATIC_SRC))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 VENV    := .tools/venv
 
-.PHONY: all deps test unit integration test-tools demo install clean lint asan tsan
+.PHONY: all deps test unit integration test-tools demo install clean lint asan tsan fuzz stress
 all: $(LIB) $(S3LIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c
@@ -81,6 +83,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(CORE_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(CORE_A) $(LDLIBS)
 
+# libFuzzer targets (make fuzz builds them with clang).
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_A) $(LDLIBS)
+
 # Fault-injection libraries the integration tests preload after librwsplit.so.
 $(BUILD)/tests/lib%.so: $(BUILD)/obj/tests/shims/%.o
 	@mkdir -p $(dir $@)
@@ -110,6 +117,7 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) asan
 	$(MAKE) tsan
+	$(MAKE) fuzz
 
 # Sanitizer runs: the library, CLI, unit tests and test tools built with ASan+UBSan (or
 # TSan) in their own build directory; the unit tests, then the integration tests that
@@ -165,6 +173,34 @@ tsan: deps
 		$(VENV)/bin/python -m pytest -q $(TSAN_TESTS)
 	@if ls build/tsan-reports/report.* >/dev/null 2>&1; then \
 		cat build/tsan-reports/report.*; echo "tsan: reports above"; exit 1; fi
+
+# The integration suite STRESS_ROUNDS times under two CPU hogs (scripts/stress.sh); not part
+# of make test (an hour of it), run before an issue about flaky tests is resolved.
+STRESS_ROUNDS ?= 5
+stress: test-tools
+	scripts/stress.sh $(STRESS_ROUNDS)
+
+# libFuzzer (clang, with ASan+UBSan) on the parsers of untrusted input: the config loader,
+# the S3 XML parsers, the fetch agent's wire format, path normalization and the credentials
+# file. Each target runs FUZZ_TIME seconds from its seeds (tests/fuzz/corpus/NAME; the XML
+# target's are the unit tests' fixtures); what it finds new goes to build/fuzz/corpus/NAME,
+# a crash to build/fuzz/crash-NAME-* and fails the run.
+FUZZ_TIME ?= 20
+fuzz: deps
+	$(MAKE) BUILD=build/fuzz CC=clang SAN=address,undefined \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(patsubst $(BUILD)/%,build/fuzz/%,$(FUZZERS))
+	tests/fuzz/xml_seeds.sh build/fuzz/seeds/xml
+	rm -f build/fuzz/crash-*
+	@set -e; for t in $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC)); do \
+		seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=build/fuzz/seeds/$$t; \
+		mkdir -p build/fuzz/corpus/$$t; echo "== fuzz_$$t ($(FUZZ_TIME) s)"; \
+		RWSPLIT_LOG=error build/fuzz/fuzz/fuzz_$$t build/fuzz/corpus/$$t $$seeds \
+			-max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|Done)' \
+			|| true; \
+		! ls build/fuzz/crash-$$t-* >/dev/null 2>&1 || { echo "fuzz_$$t: crash saved above"; exit 1; }; \
+	done
 
 # The TensorFlow example end to end against a throw-away MinIO (examples/tf-mnist/demo.py).
 # DEMO_ARGS passes options, e.g. DEMO_ARGS="--steps 500 --no-compare".

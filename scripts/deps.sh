@@ -15,9 +15,10 @@ MINIO_MOD="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 MC_MOD="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
 
 # dataset-fashion-mnist: the MNIST-format data of the TensorFlow example (examples/tf-mnist);
-# rsync, git and sqlite3: programs the write-route tests run inside a route; locales: the
+# rsync, git and sqlite3: programs the write-route tests run inside a route; clang: the
+# libFuzzer targets (make fuzz); locales: the
 # sources from which tests/unit/test_sigv4.c compiles the locales it signs under.
-DEB_PKGS="libcurl4-openssl-dev libssl-dev libxml2-dev uthash-dev check libinih-dev pkg-config python3-venv clang-tidy cppcheck dataset-fashion-mnist rsync git sqlite3 locales"
+DEB_PKGS="libcurl4-openssl-dev libssl-dev libxml2-dev uthash-dev check libinih-dev pkg-config python3-venv clang clang-tidy cppcheck dataset-fashion-mnist rsync git sqlite3 locales"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
