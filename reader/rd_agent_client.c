@@ -288,7 +288,7 @@ static int connect_or_start(void)
 		if (fd >= 0)
 			log_debug("fetch agent started (%s)", ag.sock);
 	}
-	close(lock);
+	rd_unlock(lock);
 	return fd;
 }
 

@@ -126,7 +126,7 @@ static int fetch_here(rd_route *rr, const char *key, const char *etag, const str
 	 * waiting on it finds the object when it gets the lock. */
 	if (rc == 0)
 		unlink(lockpath);
-	close(lfd);
+	rd_unlock(lfd);
 	if (*downloaded)
 		rd_cache_added(rr, *got);
 	return rc < 0 ? rc : fd;

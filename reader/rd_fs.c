@@ -22,6 +22,12 @@ int rd_lock(const char *path)
 	return fd;
 }
 
+void rd_unlock(int fd)
+{
+	flock(fd, LOCK_UN);
+	close(fd);
+}
+
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c)
 {
 	sb s = SB_INIT;

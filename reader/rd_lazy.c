@@ -538,7 +538,7 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
 			rc = -ESTALE;
 		}
 	}
-	close(lfd);
+	rd_unlock(lfd);
 	if (rc < 0)
 		goto on_error;
 	if (!f->map) { /* completed by another process while we waited for the lock */

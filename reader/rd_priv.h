@@ -108,8 +108,13 @@ void rd_stamp_touch(const char *stamp);
 
 /* Filesystem helpers (rd_fs.c). */
 /* Opens (creating) the lock file at path and takes an exclusive flock on it, waiting for any
- * other process or thread. Returns the fd (close it to unlock) or -errno. */
+ * other process or thread. Returns the fd (give it to rd_unlock) or -errno. */
 int rd_lock(const char *path);
+
+/* Releases and closes a lock of rd_lock. The explicit LOCK_UN matters: a child forked while
+ * the lock was held has a copy of the fd, and close() alone would leave the lock held for
+ * as long as that child lives (a DataLoader worker: the whole job). */
+void rd_unlock(int fd);
 /* Lowercase hex SHA-256 prefix (nhex digits) of the given NUL-separated parts. */
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c);
 

@@ -349,7 +349,7 @@ static int ensure_listed(rd_route *rr, const char *dir, uint32_t ttl)
 	}
 	if (rc == 0)
 		remember(rr, dir);
-	close(lfd); /* releases the lock */
+	rd_unlock(lfd);
 	return rc;
 }
 

@@ -19,6 +19,7 @@ With the fetch agent on and off (the agent's client or the process's own).
 import hashlib
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -129,3 +130,61 @@ def test_outage_in_the_middle(setup, objects, case, agent):
     assert " warn:" not in err and " error:" not in err, err
     if agent == "off":  # the outage did hit a GET
         assert "retrying GET" in err, err
+
+
+# A thread downloads (holding the object's lock file) while the main thread forks a child
+# that then lives on (a DataLoader worker); the child's copy of the lock fd must not keep the
+# lock once the parent's download is done.
+FORK_DURING_DOWNLOAD = r"""
+import os, sys, threading, time
+path = sys.argv[1]
+def read():
+    with open(path, "rb") as f:
+        f.read()
+t = threading.Thread(target=read)
+t.start()
+time.sleep(float(sys.argv[2]))
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    time.sleep(60)
+    os._exit(0)
+t.join()
+print(pid, flush=True)
+"""
+
+
+def test_lock_not_kept_by_a_child_forked_during_a_download(setup, objects, minio):
+    """Process A's thread downloads whole.bin (3 MiB at 1 MB/s, agent off) and A forks a
+    child that sleeps 60 s; process B asks for the same object meanwhile and waits on its
+    lock. B must finish soon after A's download, not when A's child exits."""
+    toxi, make = setup
+    route = make("off")
+    toxi.add("slow", "bandwidth", rate=1024)
+    a = subprocess.Popen([sys.executable, "-c", FORK_DURING_DOWNLOAD, route.path("whole.bin"),
+                          "0.5"], env=route.env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    child = None
+    try:
+        time.sleep(1.0)  # A's download and its child are under way
+        start = time.monotonic()
+        b = route.run(["sha256sum", route.path("whole.bin")], timeout=40)
+        waited = time.monotonic() - start
+        # (not communicate(): the child keeps a copy of A's stderr, rwsplit's log fd)
+        line = a.stdout.readline()
+        assert a.wait(timeout=40) == 0, line
+        child = int(line.split()[0])
+        assert b.returncode == 0, b.describe()
+        assert b.stdout.split()[0].decode() == sha(objects["whole.bin"])
+        # The download takes about 3 s; the child lives 60 s.
+        assert waited < 20, f"B waited {waited:.1f} s: the forked child kept the lock"
+    finally:
+        if a.poll() is None:
+            a.kill()
+        if child:
+            try:
+                os.kill(child, 9)
+            except ProcessLookupError:
+                pass
