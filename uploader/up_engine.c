@@ -699,8 +699,10 @@ static int take_over(up_engine *e)
 	e->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (e->inotify_fd < 0)
 		return -errno;
-	pthread_mutex_lock(&e->lock);
+	/* Before any worker or connection thread exists, and without the lock: its aborts are
+	 * network requests (no lock is held across network I/O). */
 	abort_leftovers(e);
+	pthread_mutex_lock(&e->lock);
 	e->taking_over = 1;
 	up_engine_walk(e, "", 0);
 	e->taking_over = 0;
