@@ -101,10 +101,6 @@ class Toxiproxy:
     def toxics(self):
         return self._req("GET", f"/proxies/{self.NAME}/toxics")
 
-    def set_enabled(self, enabled):
-        """Disabled: the listener is closed and open connections are cut."""
-        self._req("POST", f"/proxies/{self.NAME}", {"enabled": enabled})
-
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
