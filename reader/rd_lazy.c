@@ -276,15 +276,23 @@ static void start_readahead(rd_file *f, uint32_t after)
 	}
 }
 
-/* Claims a chunk nobody is fetching, taking over claims of dead processes. Returns the
- * chunk, or -1 when every chunk is present or claimed. */
+/* True when claim s (a pid) on a chunk will never be completed where this process can see
+ * it: the process died, or the map is a windowed file's private memory and the claim is
+ * another pid's, i.e. our parent's from before a fork (its progress is invisible here). */
+static int claim_lost(const rd_file *f, uint32_t s, uint32_t me)
+{
+	return s != 0 && s != me && (f->windowed || !alive(s));
+}
+
+/* Claims a chunk nobody is fetching, taking over lost claims. Returns the chunk, or -1
+ * when every chunk is present or claimed. */
 static long claim_next(rd_file *f, uint32_t me)
 {
 	for (uint32_t c = 0; c < f->map->nchunks && !atomic_load(&f->map->stale); c++) {
 		uint32_t s = atomic_load(&f->map->state[c]);
 		if (s == PRESENT || failed_recently(s))
 			continue;
-		if (is_failure(s) || (s != 0 && s != me && !alive(s))) {
+		if (is_failure(s) || claim_lost(f, s, me)) {
 			uint32_t dead = s;
 			atomic_compare_exchange_strong(&f->map->state[c], &dead, 0);
 			s = 0;
@@ -380,7 +388,7 @@ static int wait_chunk(rd_file *f, uint32_t c, uint32_t me)
 			}
 			continue;
 		}
-		if (s != me && !alive(s)) {
+		if (claim_lost(f, s, me)) {
 			atomic_compare_exchange_strong(&f->map->state[c], &s, 0);
 			continue;
 		}

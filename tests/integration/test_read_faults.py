@@ -188,3 +188,41 @@ def test_lock_not_kept_by_a_child_forked_during_a_download(setup, objects, minio
                 os.kill(child, 9)
             except ProcessLookupError:
                 pass
+
+
+# A thread reads the start of a file larger than the cache budget (read through a private
+# window) while the main thread forks; the child then reads the same start itself.
+FORK_DURING_WINDOWED_READ = r"""
+import hashlib, os, sys, threading, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+t = threading.Thread(target=lambda: os.pread(fd, 1 << 20, 0))
+t.start()
+time.sleep(0.5)
+pid = os.fork()
+if pid == 0:
+    data = os.pread(fd, 1 << 20, 0)
+    print("child", hashlib.sha256(data).hexdigest(), flush=True)
+    os._exit(0)
+t.join()
+_, status = os.waitpid(pid, 0)
+print("parent", status, flush=True)
+"""
+
+
+def test_fork_child_reads_a_windowed_file_its_parent_was_filling(setup, objects, minio,
+                                                                   tmp_path):
+    """lazy.bin (20 MiB) through an 8 MiB cache is read through a window whose chunk map is
+    private memory. A child forked while a parent thread had claimed chunk 0 (slowed to 2 s
+    by a bandwidth toxic) must fetch it itself, not wait for a claim it can never see
+    completed."""
+    toxi, make = setup
+    route = make("off")
+    route.conf.write_text(route.conf.read_text().replace("whole_object_max = 8MiB",
+                                                         "whole_object_max = 8MiB\ncache = 8MiB"))
+    toxi.add("slow", "bandwidth", rate=4096)
+    res = route.run([sys.executable, "-c", FORK_DURING_WINDOWED_READ, route.path("lazy.bin")],
+                    timeout=60)
+    assert res.returncode == 0, res.describe()
+    lines = dict(line.split(" ", 1) for line in res.stdout.decode().splitlines())
+    assert lines.get("child") == sha(objects["lazy.bin"][:1 << 20]), res.describe()
+    assert lines.get("parent") == "0", res.describe()
