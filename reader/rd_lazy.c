@@ -316,14 +316,20 @@ static void finish(rd_file *f)
 {
 	if (rd_complete(f) || !all_present(f->map))
 		return;
-	char part[PATH_MAX + 8], mappath[PATH_MAX + 8];
+	char part[PATH_MAX + 8], mappath[PATH_MAX + 8], lockpath[PATH_MAX + 8];
 	snprintf(part, sizeof part, "%s.part", f->final);
 	snprintf(mappath, sizeof mappath, "%s.map", f->final);
+	snprintf(lockpath, sizeof lockpath, "%s.lock", f->final);
+	/* Under the lock that opens take: an opener between our rename and our unlink would
+	 * find no .part and either fail (ENOENT) or create an empty one beside a stale map. */
+	int lfd = rd_lock(lockpath);
 	if (access(f->final, F_OK) != 0 && rename(part, f->final) == 0) {
 		unlink(mappath);
 		log_debug("filled s3://%s/%s (%llu bytes)", f->rr->cfg->bucket, f->key,
 			  (unsigned long long)f->size);
 	}
+	if (lfd >= 0)
+		rd_unlock(lfd);
 	atomic_store_explicit(&f->complete, 1, memory_order_release);
 }
 
