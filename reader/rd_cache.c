@@ -68,11 +68,9 @@ static int download(rd_route *rr, const char *key, const char *etag, const struc
 	if (rc == 0) {
 		struct timespec t[2] = { { .tv_nsec = UTIME_NOW }, st->st_mtim };
 		futimens(fd, t);
-		char self[64];
-		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-		if (oflags != -1 && (*out = open(self, O_RDONLY | oflags)) < 0) {
-			rc = -errno;
-			snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
+		if (oflags != -1 && (*out = rd_reopen(fd, oflags)) < 0) {
+			rc = *out;
+			snprintf(why, whylen, "%s: %s", tmp, strerror(-rc));
 		}
 	}
 	close(fd);

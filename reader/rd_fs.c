@@ -28,6 +28,14 @@ void rd_unlock(int fd)
 	close(fd);
 }
 
+int rd_reopen(int fd, int oflags)
+{
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	int nfd = open(self, O_RDONLY | oflags);
+	return nfd >= 0 ? nfd : -errno;
+}
+
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c)
 {
 	sb s = SB_INIT;

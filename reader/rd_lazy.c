@@ -312,19 +312,30 @@ static int all_present(const rd_map *m)
 }
 
 /* Publishes the filled file under its final name (once, whichever process gets there). */
+/* Beside a filling object's final name: its data (.part), chunk map (.map) and the lock
+ * file that opens and finish() hold (.lock). */
+typedef struct fill_paths {
+	char part[PATH_MAX + 8], map[PATH_MAX + 8], lock[PATH_MAX + 8];
+} fill_paths;
+
+static void fill_paths_of(const rd_file *f, fill_paths *p)
+{
+	snprintf(p->part, sizeof p->part, "%s.part", f->final);
+	snprintf(p->map, sizeof p->map, "%s.map", f->final);
+	snprintf(p->lock, sizeof p->lock, "%s.lock", f->final);
+}
+
 static void finish(rd_file *f)
 {
 	if (rd_complete(f) || !all_present(f->map))
 		return;
-	char part[PATH_MAX + 8], mappath[PATH_MAX + 8], lockpath[PATH_MAX + 8];
-	snprintf(part, sizeof part, "%s.part", f->final);
-	snprintf(mappath, sizeof mappath, "%s.map", f->final);
-	snprintf(lockpath, sizeof lockpath, "%s.lock", f->final);
+	fill_paths p = { .part = "" };
+	fill_paths_of(f, &p);
 	/* Under the lock that opens take: an opener between our rename and our unlink would
 	 * find no .part and either fail (ENOENT) or create an empty one beside a stale map. */
-	int lfd = rd_lock(lockpath);
-	if (access(f->final, F_OK) != 0 && rename(part, f->final) == 0) {
-		unlink(mappath);
+	int lfd = rd_lock(p.lock);
+	if (access(f->final, F_OK) != 0 && rename(p.part, f->final) == 0) {
+		unlink(p.map);
 		log_debug("filled s3://%s/%s (%llu bytes)", f->rr->cfg->bucket, f->key,
 			  (unsigned long long)f->size);
 	}
@@ -454,16 +465,13 @@ static int windowed_open(rd_file *f, int keep)
 	f->max_resident = budget_chunks > WINDOW_MIN_CHUNKS ? (uint32_t)budget_chunks
 							   : WINDOW_MIN_CHUNKS;
 	/* The program reads through its own read-only description of the same file. */
-	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
-	int fd = open(proc, O_RDONLY | keep);
-	return fd >= 0 ? fd : -errno;
+	return rd_reopen(f->fd, keep);
 }
 
 /* Opens (creating if needed) the .part file and the chunk map. Caller holds the lock. */
-static int attach(rd_file *f, const char *part, const char *mappath)
+static int attach(rd_file *f, const fill_paths *at)
 {
-	f->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	f->fd = open(at->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (f->fd < 0)
 		return -errno;
 	struct stat st;
@@ -473,7 +481,7 @@ static int attach(rd_file *f, const char *part, const char *mappath)
 		return -errno;
 	uint32_t n = (uint32_t)((f->size + CHUNK - 1) / CHUNK);
 	f->maplen = map_len(n);
-	int mfd = open(mappath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int mfd = open(at->map, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (mfd < 0)
 		return -errno;
 	int fresh = fstat(mfd, &st) == 0 && st.st_size == 0;
@@ -532,19 +540,17 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
 		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
 		return fd;
 	}
-	char part[PATH_MAX + 8], mappath[PATH_MAX + 8], lockpath[PATH_MAX + 8];
-	snprintf(part, sizeof part, "%s.part", f->final);
-	snprintf(mappath, sizeof mappath, "%s.map", f->final);
-	snprintf(lockpath, sizeof lockpath, "%s.lock", f->final);
-	int lfd = rd_lock(lockpath);
+	fill_paths p = { .part = "" };
+	fill_paths_of(f, &p);
+	int lfd = rd_lock(p.lock);
 	if (lfd < 0) {
 		rc = lfd;
 		goto on_error;
 	}
 	fd = open(f->final, O_RDONLY | keep);
 	if (fd < 0) {
-		rc = attach(f, part, mappath);
-		if (rc == 0 && (fd = open(part, O_RDONLY | keep)) < 0)
+		rc = attach(f, &p);
+		if (rc == 0 && (fd = open(p.part, O_RDONLY | keep)) < 0)
 			rc = -errno;
 		/* A filler found that this version was overwritten: the caller lists again. */
 		if (rc == 0 && atomic_load(&f->map->stale)) {

@@ -142,12 +142,8 @@ static void prefetch_run(void *arg)
 	prefetch_job *j = arg;
 	char key[RT_KEY_MAX + 1];
 	int ok = rd_key(j->rr, j->rest, key, sizeof key) == 0;
-	if (ok && !j->have_st) {
-		char shadow[PATH_MAX];
-		int n = snprintf(shadow, sizeof shadow, "%s/%s", j->rr->tree, j->rest);
-		ok = n > 0 && (size_t)n < sizeof shadow && lstat(shadow, &j->st) == 0 &&
-		     S_ISREG(j->st.st_mode);
-	}
+	if (ok && !j->have_st)
+		ok = rd_shadow_lstat(j->rr, j->rest, &j->st) == 0 && S_ISREG(j->st.st_mode);
 	int fetched = 0;
 	if (ok && rd_fetch_whole(j->rr, key, j->etag, &j->st, -1, &fetched) == 0 && fetched) {
 		atomic_fetch_add(&rd.stats.prefetched, 1);
@@ -197,11 +193,9 @@ static int queue(rd_route *rr, const char *rest, const char *etag, const struct 
 /* True when rest is already in the cache: a warm reader then starts no worker at all. */
 static int cached(rd_route *rr, const char *rest, const char *etag)
 {
-	char shadow[PATH_MAX], key[RT_KEY_MAX + 1], obj[PATH_MAX];
+	char key[RT_KEY_MAX + 1], obj[PATH_MAX];
 	struct stat st;
-	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
-	return n > 0 && (size_t)n < sizeof shadow && lstat(shadow, &st) == 0 &&
-	       rd_key(rr, rest, key, sizeof key) == 0 &&
+	return rd_shadow_lstat(rr, rest, &st) == 0 && rd_key(rr, rest, key, sizeof key) == 0 &&
 	       rd_obj_path(rr, key, etag, &st, obj, sizeof obj) == 0 && access(obj, F_OK) == 0;
 }
 

@@ -115,6 +115,15 @@ int rd_lock(const char *path);
  * the lock was held has a copy of the fd, and close() alone would leave the lock held for
  * as long as that child lives (a DataLoader worker: the whole job). */
 void rd_unlock(int fd);
+
+/* A new read-only open file description (with oflags added: O_CLOEXEC, ...) of the file
+ * behind fd, through /proc/self/fd: it stays usable when the file is renamed or unlinked
+ * meanwhile. Returns the fd or -errno. */
+int rd_reopen(int fd, int oflags);
+
+/* lstat of route-relative rest's shadow entry into *st. Returns 0 or -errno
+ * (-ENAMETOOLONG when the path does not fit). */
+int rd_shadow_lstat(const rd_route *rr, const char *rest, struct stat *st);
 /* Lowercase hex SHA-256 prefix (nhex digits) of the given NUL-separated parts. */
 void rd_hash(char *out, size_t nhex, const char *a, const char *b, const char *c);
 
@@ -137,11 +146,10 @@ int rd_shadow_relist(rd_route *rr, const char *rest, const struct timespec *sinc
  * unless oflags is -1, opens it read-only with oflags added (O_CLOEXEC, ...). The fd is
  * opened before the lock is released, so eviction by another process cannot come between.
  * Sets *fetched when this call downloaded it. Returns the fd (0 when oflags is -1) or
- * -errno. */
+ * -errno: -ESTALE when the key now holds another version than the listed one (by ETag or
+ * size; nothing is published then), as for rd_fetch_for_agent. */
 int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		   int oflags, int *fetched);
-/* (rd_fetch_whole, rd_fetch_for_agent: -ESTALE when the key now holds another version than
- * the one listed, by ETag or size; nothing is published then.) */
 /* For the fetch agent: makes sure the object is in the cache, downloading it here (never
  * through an agent) and logging nothing. Returns 0 or -errno with why filled; *got: bytes
  * from the store, *fetched: this call downloaded it. */

@@ -328,6 +328,22 @@ static int known_fresh(rd_route *rr, const char *dir)
 	return fresh;
 }
 
+int rd_shadow_lstat(const rd_route *rr, const char *rest, struct stat *st)
+{
+	char shadow[PATH_MAX];
+	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
+	if (n < 0 || (size_t)n >= sizeof shadow)
+		return -ENAMETOOLONG;
+	return lstat(shadow, st) == 0 ? 0 : -errno;
+}
+
+/* The directory part of route-relative rest ("" for the route root) into out. */
+static void parent_of(const char *rest, char *out, size_t cap)
+{
+	const char *slash = strrchr(rest, '/');
+	snprintf(out, cap, "%.*s", slash ? (int)(slash - rest) : 0, rest);
+}
+
 /* Makes sure dir's listing is materialized and was made less than ttl ms ago. */
 static int ensure_listed(rd_route *rr, const char *dir, uint32_t ttl)
 {
@@ -360,7 +376,7 @@ static int ensure_dir(rd_route *rr, const char *dir)
 {
 	if (known_fresh(rr, dir))
 		return 0;
-	char prefix[PATH_MAX], shadow[PATH_MAX];
+	char prefix[PATH_MAX];
 	size_t len = strlen(dir);
 	if (len >= sizeof prefix)
 		return -ENAMETOOLONG;
@@ -372,11 +388,9 @@ static int ensure_dir(rd_route *rr, const char *dir)
 		if (!known_fresh(rr, prefix)) {
 			if (end > 0) {
 				struct stat st;
-				int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, prefix);
-				if (n < 0 || (size_t)n >= sizeof shadow)
-					return -ENAMETOOLONG;
-				if (lstat(shadow, &st) < 0)
-					return -ENOENT;
+				int rc = rd_shadow_lstat(rr, prefix, &st);
+				if (rc < 0)
+					return rc == -ENAMETOOLONG ? rc : -ENOENT;
 				if (!S_ISDIR(st.st_mode))
 					return -ENOTDIR;
 			}
@@ -403,9 +417,7 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 		out[rr->tree_len] = '/';
 		memcpy(out + rr->tree_len + 1, rest, len + 1);
 		char parent[PATH_MAX];
-		const char *slash = strrchr(rest, '/');
-		int plen = slash ? (int)(slash - rest) : 0;
-		snprintf(parent, sizeof parent, "%.*s", plen, rest);
+		parent_of(rest, parent, sizeof parent);
 		rc = ensure_dir(rr, parent);
 		if (rc < 0)
 			return rc;
@@ -423,9 +435,8 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
 int rd_shadow_relist(rd_route *rr, const char *rest, const struct timespec *since,
 		     struct stat *st)
 {
-	const char *slash = strrchr(rest, '/');
-	char dir[PATH_MAX], shadow[PATH_MAX];
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - rest) : 0, rest);
+	char dir[PATH_MAX];
+	parent_of(rest, dir, sizeof dir);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	int64_t ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
@@ -434,12 +445,9 @@ int rd_shadow_relist(rd_route *rr, const char *rest, const struct timespec *sinc
 	int rc = ensure_listed(rr, dir, ms > 0 ? (uint32_t)ms : 0);
 	if (rc < 0)
 		return rc;
-	int n = snprintf(shadow, sizeof shadow, "%s/%s", rr->tree, rest);
 	struct stat now_st;
-	if (n < 0 || (size_t)n >= sizeof shadow)
-		return -ENAMETOOLONG;
-	if (lstat(shadow, &now_st) < 0)
-		return -errno;
+	if ((rc = rd_shadow_lstat(rr, rest, &now_st)) < 0)
+		return rc;
 	if (!S_ISREG(now_st.st_mode))
 		return -EISDIR;
 	st->st_size = now_st.st_size;
