@@ -221,6 +221,10 @@ lint:
 		$(filter-out -MMD -MP,$(CFLAGS)) 2>&1 | { grep -v '^[0-9]* warnings* generated' || true; }; \
 		exit $${PIPESTATUS[0]}
 	cppcheck --quiet --error-exitcode=1 --std=c11 -I. $(CORE_SRC) $(PRELOAD_SRC) $(CLI_SRC)
+	@# Lock annotations (common/lock.h): what is GUARDED_BY a lock is touched only under it.
+	set -e; for f in $(CORE_SRC) $(PRELOAD_SRC) $(CLI_SRC); do \
+		clang -fsyntax-only -Wthread-safety -Werror $(filter-out -MMD -MP,$(CFLAGS)) $$f; \
+	done
 
 clean:
 	rm -rf $(BUILD)

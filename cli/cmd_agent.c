@@ -21,7 +21,7 @@
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "common/thread.h"
+#include "common/pool.h"
 #include "reader/rd_agent.h"
 #include "uploader/up_engine.h"
 #include "uploader/up_wire.h"
@@ -174,7 +174,7 @@ static ssize_t recv_req(int sock, char *buf, int *fd)
 	return n;
 }
 
-static void *serve_conn(void *arg)
+static void serve_conn(void *arg)
 {
 	int sock = (int)(intptr_t)arg;
 	char *buf = malloc(RD_AGENT_MSG_MAX), *out = malloc(RD_AGENT_MSG_MAX);
@@ -203,7 +203,6 @@ static void *serve_conn(void *arg)
 	close(sock);
 	atomic_store(&agent.last_ms, clock_ms());
 	atomic_fetch_sub(&agent.active, 1);
-	return NULL;
 }
 
 static int still_ours(const char *path, const struct stat *bound)
@@ -214,6 +213,9 @@ static int still_ours(const char *path, const struct stat *bound)
 
 static int serve(int ls, const char *path, const struct stat *bound, uint32_t idle_ms)
 {
+	pool_queue *conns = pool_queue_new("rws-agent-conn", 0);
+	if (!conns)
+		return -ENOMEM;
 	atomic_store(&agent.last_ms, clock_ms());
 	for (;;) {
 		struct pollfd p = { .fd = ls, .events = POLLIN };
@@ -223,7 +225,7 @@ static int serve(int ls, const char *path, const struct stat *bound, uint32_t id
 				close(sock);
 			} else if (sock >= 0) {
 				atomic_fetch_add(&agent.active, 1);
-				if (thread_start(NULL, 0, "rws-agent-conn", serve_conn, (void *)(intptr_t)sock) != 0) {
+				if (pool_submit(conns, serve_conn, (void *)(intptr_t)sock) != 0) {
 					close(sock);
 					atomic_fetch_sub(&agent.active, 1);
 				}

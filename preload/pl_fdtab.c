@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "common/lifecycle.h"
+
 #define FDTAB_MAX (1u << 22)
 
 _Atomic(pl_fd *) *pl_fdtab;
@@ -55,14 +57,16 @@ static pl_fd *exchange_slot(int fd, pl_fd *e)
 	return old;
 }
 
-void pl_fdtab_fork_prepare(void)
+/* Fork hooks (LC_FDTAB, the innermost rank): prepare takes every lock stripe, so that no
+ * other thread holds one at the fork; parent and child release them. */
+static void fork_prepare(void)
 {
 	for (int i = 0; i < STRIPES; i++)
 		lock_slot(i);
 	forking = 1;
 }
 
-void pl_fdtab_fork_release(void)
+static void fork_release(void)
 {
 	if (!forking)
 		return; /* a fork that began before the library was set up */
@@ -73,6 +77,8 @@ void pl_fdtab_fork_release(void)
 
 int pl_fdtab_init(void)
 {
+	static const lc_hooks hooks = { fork_prepare, fork_release, fork_release };
+	lc_register(LC_FDTAB, &hooks);
 	struct rlimit rl;
 	size_t n = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&

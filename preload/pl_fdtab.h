@@ -49,11 +49,6 @@ static inline int pl_fd_routed(int fd)
  * without an entry costs only the check of pl_fd_routed. */
 pl_fd *pl_fd_get(int fd);
 
-/* Fork hooks: prepare takes every lock stripe, so that no other thread holds one at the
- * fork; parent and child release them. */
-void pl_fdtab_fork_prepare(void);
-void pl_fdtab_fork_release(void);
-
 /* Creates an entry (refs 1) for a newly opened fd; rest is copied. NULL on ENOMEM. */
 pl_fd *pl_fd_new(enum pl_fd_kind kind, const cfg_route *route, const char *rest, int fd,
 		 const struct stat *shadow, rd_file *lazy);

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/lifecycle.h"
 #include "common/log.h"
+#include "common/pool.h"
 #include "preload/pl_fdtab.h"
 #include "preload/pl_symbols.h"
 #include "reader/rd.h"
@@ -76,25 +78,23 @@ int pl_cwd_is_virtual(void)
 	return atomic_load_explicit(&cwd_virtual, memory_order_relaxed);
 }
 
-static void at_fork_prepare(void)
+/* From the first prepare hook to the last parent or child hook, the forking thread holds
+ * rwsplit's locks: a call another library's fork handler makes meanwhile goes straight to
+ * the real function instead of waiting for a lock its own thread holds. */
+static void guard_fork_prepare(void)
 {
-	rd_fork_prepare();
-	pl_fdtab_fork_prepare(); /* last: held for the fork itself only */
+	pl_enter();
 }
 
-static void at_fork_parent(void)
+static void guard_fork_parent(void)
 {
-	pl_fdtab_fork_release();
-	rd_fork_parent();
+	pl_leave();
 }
 
-static void at_fork_child(void)
+static void guard_fork_child(void)
 {
-	pl_fdtab_fork_release();
 	pl_owner_pid = getpid();
-	s3_dl_after_fork();
-	up_fork_child();
-	rd_fork_child();
+	pl_leave();
 }
 
 /* A program exec'd by a process whose working directory was inside a route inherits the
@@ -138,7 +138,7 @@ static void register_drain(void)
 	pthread_once(&once, register_drain_once);
 }
 
-/* Threads the reader starts run only rwsplit code: mark them for good. */
+/* The pool's threads run only rwsplit code: mark them for good. */
 static void mark_thread_ours(void)
 {
 	pl_busy = 1;
@@ -167,8 +167,11 @@ __attribute__((constructor)) static void pl_init(void)
 		fprintf(stderr, "rwsplit: out of memory at start-up\n");
 		_exit(71);
 	}
-	static const rd_hooks hooks = { .thread_start = mark_thread_ours };
-	if (rd_init(c, &hooks) < 0 || up_init(c, register_drain) < 0) {
+	static const lc_hooks guard = { guard_fork_prepare, guard_fork_parent, guard_fork_child };
+	lc_register(LC_GUARD, &guard);
+	lc_register(LC_S3_CLIENTS, &s3_dl_fork_hooks);
+	pool_set_thread_hook(mark_thread_ours);
+	if (rd_init(c) < 0 || up_init(c, register_drain) < 0) {
 		fprintf(stderr, "rwsplit: cannot initialise the reader\n");
 		_exit(71);
 	}
@@ -177,7 +180,6 @@ __attribute__((constructor)) static void pl_init(void)
 	pl_uid = geteuid();
 	pl_gid = getegid();
 	pl_owner_pid = getpid();
-	pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
 	adopt_inherited_cwd();
 	pl_leave();
 	for (size_t i = 0; i < c->nroutes; i++)

@@ -24,15 +24,10 @@
 
 typedef struct rd_file rd_file;
 
-/* Hooks the embedding layer gives the reader. */
-typedef struct rd_hooks {
-	/* Runs first on every thread the reader starts (the interposer marks it as its own). */
-	void (*thread_start)(void);
-} rd_hooks;
-
 /* Prepares per-process state for c's read routes (no I/O but a getcwd when c's path is
- * relative). c must outlive the reader. Returns 0 or -ENOMEM. */
-int rd_init(const cfg *c, const rd_hooks *hooks);
+ * relative) and registers the reader's fork hooks (common/lifecycle.h). c must outlive the
+ * reader. Returns 0 or -ENOMEM. */
+int rd_init(const cfg *c);
 
 /* Writes the shadow-tree path of route-relative rest into out (cap bytes) after making sure
  * the listing of rest's directory is present and fresh (and of rest itself when list_self is
@@ -84,12 +79,6 @@ int rd_complete(const rd_file *f);
  * close); rd_file_release gives each back. */
 rd_file *rd_file_ref(rd_file *f);
 void rd_file_release(rd_file *f);
-
-/* Fork handling: quiesce worker threads before fork, resume in the parent, and in the child
- * drop inherited threads and connections (they are restarted lazily). */
-void rd_fork_prepare(void);
-void rd_fork_parent(void);
-void rd_fork_child(void);
 
 /* Logs the one-line summary at exit (RWSPLIT_LOG=info): files opened, bytes from the store
  * and from the cache, GETs, LISTs, prefetch hits, evictions. */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/lifecycle.h"
 #include "config/cfg.h"
 #include "s3/s3.h"
 
@@ -131,9 +132,8 @@ s3_client *rd_agent_serve_client(const char *store, int *rc, char *why, size_t w
 void rd_agent_serve_fetch(const rd_agent_req *req, const char *key, const char *etag,
 			  rd_agent_get_reply *r);
 
-/* Fork: the child drops the connections it inherited (they are the parent's). */
-void rd_agent_fork_prepare(void);
-void rd_agent_fork_parent(void);
-void rd_agent_fork_child(void);
+/* Fork hooks (LC_AGENT_CLIENT): the child drops the connections it inherited (they are the
+ * parent's). rd_init registers them. */
+extern const lc_hooks rd_agent_fork_hooks;
 
 #endif

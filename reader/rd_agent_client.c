@@ -505,17 +505,17 @@ int rd_agent_list(const cfg_store *st, const char *bucket, const char *prefix,
 	return rc;
 }
 
-void rd_agent_fork_prepare(void)
+static void fork_prepare(void)
 {
 	pthread_mutex_lock(&ag.lock_conns);
 }
 
-void rd_agent_fork_parent(void)
+static void fork_parent(void)
 {
 	pthread_mutex_unlock(&ag.lock_conns);
 }
 
-void rd_agent_fork_child(void)
+static void fork_child(void)
 {
 	/* The connections are shared with the parent: close the child's copies. Only the
 	 * forking thread lives on; its struct is reused, the others' are leaked (small). */
@@ -525,3 +525,5 @@ void rd_agent_fork_child(void)
 	atomic_fetch_add(&ag.generation, 1);
 	pthread_mutex_init(&ag.lock_conns, NULL);
 }
+
+const lc_hooks rd_agent_fork_hooks = { fork_prepare, fork_parent, fork_child };

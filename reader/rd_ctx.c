@@ -12,20 +12,44 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/pool.h"
 #include "reader/rd_agent.h"
 #include "reader/rd_priv.h"
 #include "router/rt.h"
 
 rd_state rd;
 
-int rd_init(const cfg *c, const rd_hooks *hooks)
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static pool_queue *fetch_queue;
+
+/* As many at once as the most parallel read route asks for. */
+static unsigned fetch_width(const cfg *c)
+{
+	unsigned n = 1;
+	for (size_t i = 0; i < c->nroutes; i++)
+		if (c->routes[i].mode == CFG_READ && c->routes[i].prefetch_concurrency > n)
+			n = c->routes[i].prefetch_concurrency;
+	return n;
+}
+
+int rd_init(const cfg *c)
 {
 	rd.cfg = c;
 	atomic_store(&rd.user_dir, RD_UNCHECKED);
-	if (hooks)
-		rd.hooks = *hooks;
 	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
 	if (!rd.routes)
+		return -ENOMEM;
+	static const lc_hooks routes_hooks = { fork_prepare, fork_parent, fork_child };
+	lc_register(LC_READ_ROUTES, &routes_hooks);
+	lc_register(LC_AGENT_CLIENT, &rd_agent_fork_hooks);
+	lc_register(LC_PREFETCH_HITS, &rd_prefetch_fork_hooks);
+	lc_register(LC_WINDOWS, &rd_window_fork_hooks);
+	/* Made now, not on first use: a queue's first creation registers the pool's fork
+	 * hooks, which must not happen under one of our locks. */
+	if (!fetch_queue && !(fetch_queue = pool_queue_new("rws-fetch", fetch_width(c))))
 		return -ENOMEM;
 	rd_agent_init(c);
 	uid_t uid = geteuid();
@@ -233,31 +257,30 @@ void rd_exit_summary(void)
 
 /* fork: every lock is taken in prepare so the child never inherits one held by a thread
  * that does not exist there. */
-void rd_fork_prepare(void)
+static void fork_prepare(void)
 {
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_lock(&rd.routes[i].lock);
-	rd_pool_fork_prepare();
-	rd_agent_fork_prepare();
-	rd_prefetch_fork_prepare();
 }
 
-void rd_fork_parent(void)
+static void fork_parent(void)
 {
-	rd_prefetch_fork_parent();
-	rd_agent_fork_parent();
-	rd_pool_fork_parent();
 	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
 		pthread_mutex_unlock(&rd.routes[i].lock);
 }
 
-void rd_fork_child(void)
+static void fork_child(void)
 {
-	rd_prefetch_fork_child();
-	rd_agent_fork_child();
-	rd_pool_fork_child();
 	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
 		pthread_mutex_init(&rd.routes[i].lock, NULL);
 	/* Counters describe this process only. */
 	memset(&rd.stats, 0, sizeof rd.stats);
+}
+
+int rd_pool_submit(void (*fn)(void *arg), void *arg)
+{
+	int rc = pool_submit(fetch_queue, fn, arg);
+	if (rc == -EAGAIN)
+		log_warn("reader: cannot start a worker thread");
+	return rc;
 }

@@ -83,7 +83,39 @@ struct rd_file {
 	uint64_t *used;           /* when each chunk was last touched (a counter) */
 	uint64_t tick;
 	uint32_t resident, max_resident;
+	rd_file *wprev, *wnext;   /* every windowed file, under windows.lock */
 };
+
+/* Windowed files, so that the fork hooks can take each one's wlock (rank LC_WINDOWS: the
+ * registry's lock, then the files' wlocks). */
+static struct {
+	pthread_mutex_t lock;
+	rd_file *head;
+} windows = { PTHREAD_MUTEX_INITIALIZER, NULL };
+
+static void window_fork_prepare(void)
+{
+	pthread_mutex_lock(&windows.lock);
+	for (rd_file *f = windows.head; f; f = f->wnext)
+		pthread_mutex_lock(&f->wlock);
+}
+
+static void window_fork_parent(void)
+{
+	for (rd_file *f = windows.head; f; f = f->wnext)
+		pthread_mutex_unlock(&f->wlock);
+	pthread_mutex_unlock(&windows.lock);
+}
+
+static void window_fork_child(void)
+{
+	for (rd_file *f = windows.head; f; f = f->wnext)
+		pthread_mutex_init(&f->wlock, NULL);
+	pthread_mutex_init(&windows.lock, NULL);
+}
+
+const lc_hooks rd_window_fork_hooks = { window_fork_prepare, window_fork_parent,
+					window_fork_child };
 
 static size_t map_len(uint32_t nchunks)
 {
@@ -128,6 +160,14 @@ static void file_unref(rd_file *f)
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
 	if (f->windowed) {
+		pthread_mutex_lock(&windows.lock);
+		if (f->wprev)
+			f->wprev->wnext = f->wnext;
+		else
+			windows.head = f->wnext;
+		if (f->wnext)
+			f->wnext->wprev = f->wprev;
+		pthread_mutex_unlock(&windows.lock);
 		free(f->map);
 		free(f->pins);
 		free(f->used);
@@ -451,6 +491,12 @@ static int windowed_open(rd_file *f, int keep)
 	uint32_t n = (uint32_t)((f->size + CHUNK - 1) / CHUNK);
 	f->windowed = 1;
 	pthread_mutex_init(&f->wlock, NULL);
+	pthread_mutex_lock(&windows.lock);
+	f->wnext = windows.head;
+	if (windows.head)
+		windows.head->wprev = f;
+	windows.head = f;
+	pthread_mutex_unlock(&windows.lock);
 	f->maplen = map_len(n);
 	f->map = calloc(1, f->maplen);
 	f->pins = calloc(n, sizeof *f->pins);

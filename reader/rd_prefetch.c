@@ -78,20 +78,22 @@ static void remember_prefetched(const char *key)
 	}
 }
 
-void rd_prefetch_fork_prepare(void)
+static void fork_prepare(void)
 {
 	pthread_mutex_lock(&hits_lock);
 }
 
-void rd_prefetch_fork_parent(void)
+static void fork_parent(void)
 {
 	pthread_mutex_unlock(&hits_lock);
 }
 
-void rd_prefetch_fork_child(void)
+static void fork_child(void)
 {
 	pthread_mutex_init(&hits_lock, NULL);
 }
+
+const lc_hooks rd_prefetch_fork_hooks = { fork_prepare, fork_parent, fork_child };
 
 int rd_prefetch_claim_hit(const char *key)
 {

@@ -9,6 +9,7 @@
 
 #include <uthash.h>
 
+#include "common/lifecycle.h"
 #include "reader/rd.h"
 #include "s3/s3_dl.h"
 #include "s3/s3.h"
@@ -55,7 +56,6 @@ typedef struct rd_route {
 
 typedef struct rd_state {
 	const cfg *cfg;
-	rd_hooks hooks;
 	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
 	atomic_int user_dir;     /* RD_UNCHECKED, 0 or -errno: see rd_user_dir */
 	struct {
@@ -180,22 +180,18 @@ int rd_listed_load_order(rd_route *rr, rd_listed *l);
 /* The file called name in a loaded listing, or NULL. Caller holds rr->lock. */
 rd_entry *rd_listed_entry(const rd_listed *l, const char *name);
 
-/* Worker threads (rd_pool.c). Jobs run on a small pool started on first submit. */
-typedef void (*rd_job_fn)(void *arg);
-/* Queues fn(arg). Returns 0, or -errno when it could not be queued (the caller then owns
- * arg). */
-int rd_pool_submit(rd_job_fn fn, void *arg);
-void rd_pool_fork_prepare(void);
-void rd_pool_fork_parent(void);
-void rd_pool_fork_child(void);
+/* Queues fn(arg) on the worker pool (common/pool.h) as the reader's queue, rws-fetch, which
+ * runs as many jobs at once as the most parallel read route's prefetch_concurrency. Returns
+ * 0, or -errno when it could not be queued (the caller then owns arg). */
+int rd_pool_submit(void (*fn)(void *arg), void *arg);
 
 /* Prefetch (rd_prefetch.c): called after a file of dir was opened. */
 void rd_prefetch_after_open(rd_route *rr, const char *rest);
 
-/* Fork hooks for the prefetch-hit table's lock (rd_fork_* call them, innermost last). */
-void rd_prefetch_fork_prepare(void);
-void rd_prefetch_fork_parent(void);
-void rd_prefetch_fork_child(void);
+/* Fork hooks of the prefetch-hit table (LC_PREFETCH_HITS) and of windowed files' pins
+ * (LC_WINDOWS, rd_lazy.c); rd_init registers them. */
+extern const lc_hooks rd_prefetch_fork_hooks;
+extern const lc_hooks rd_window_fork_hooks;
 /* prefetch = all: called at the route's first use. */
 void rd_prefetch_all_start(rd_route *rr);
 /* True (once) when key was brought in by prefetch, for the hit counter. */

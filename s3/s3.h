@@ -61,8 +61,12 @@ typedef struct s3_client_opts {
 S3_API int s3_client_new(const cfg_store *store, s3_client **out, s3_error *err);
 S3_API void s3_client_free(s3_client *c);
 
-/* Call in a forked child before using c: drops (without closing the parent's sockets) the
- * pooled connections inherited from the parent. */
+/* Fork hooks of c: prepare takes its locks (credentials, then the connection pool) so that
+ * no other thread holds one at the fork; parent releases them. In the child, after_fork
+ * drops (without closing the parent's sockets) the pooled connections inherited from the
+ * parent and makes the locks anew; call it before using c there. */
+S3_API void s3_client_fork_prepare(s3_client *c);
+S3_API void s3_client_fork_parent(s3_client *c);
 S3_API void s3_client_after_fork(s3_client *c);
 
 /* Describes where the credentials came from ("env AWS_ACCESS_KEY_ID", "file PATH [profile]")

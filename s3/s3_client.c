@@ -76,11 +76,22 @@ void s3_client_free(s3_client *c)
 	free(c);
 }
 
+void s3_client_fork_prepare(s3_client *c)
+{
+	s3_creds_fork_prepare(c->creds);
+	pthread_mutex_lock(&c->pool_lock);
+}
+
+void s3_client_fork_parent(s3_client *c)
+{
+	pthread_mutex_unlock(&c->pool_lock);
+	s3_creds_fork_parent(c->creds);
+}
+
 void s3_client_after_fork(s3_client *c)
 {
 	/* The handles' sockets (and TLS sessions) belong to the parent: closing them here would
-	 * send a TLS close_notify on the parent's connection, so they are dropped unclosed. The
-	 * lock may have been held by a parent thread that does not exist in the child. */
+	 * send a TLS close_notify on the parent's connection, so they are dropped unclosed. */
 	c->npool = 0;
 	pthread_mutex_init(&c->pool_lock, NULL);
 	s3_creds_after_fork(c->creds);

@@ -222,6 +222,16 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out)
 	return rc;
 }
 
+void s3_creds_fork_prepare(s3_creds *c)
+{
+	pthread_mutex_lock(&c->lock);
+}
+
+void s3_creds_fork_parent(s3_creds *c)
+{
+	pthread_mutex_unlock(&c->lock);
+}
+
 void s3_creds_after_fork(s3_creds *c)
 {
 	pthread_mutex_init(&c->lock, NULL);

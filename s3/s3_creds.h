@@ -30,8 +30,10 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out);
 /* "env AWS_ACCESS_KEY_ID" or "file /path [profile]": where the keys come from, no secrets. */
 void s3_creds_describe(s3_creds *c, char *buf, size_t len);
 
-/* In a fork child: the lock may have been held by a parent thread that does not exist here
- * (it guards only a cache that is re-read when in doubt, so it is made anew). */
+/* Fork hooks: prepare takes the lock, parent gives it back; in the child, after_fork makes it
+ * anew and forgets what a parent thread may have been loading (the file is read again). */
+void s3_creds_fork_prepare(s3_creds *c);
+void s3_creds_fork_parent(s3_creds *c);
 void s3_creds_after_fork(s3_creds *c);
 
 #endif

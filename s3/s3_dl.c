@@ -108,12 +108,28 @@ s3_client *s3_dl_client(const cfg_store *st, int *err, s3_error *e)
 	return sc ? sc->client : NULL;
 }
 
-void s3_dl_after_fork(void)
+static void fork_prepare(void)
 {
-	pthread_mutex_init(&clients_lock, NULL);
+	pthread_mutex_lock(&clients_lock);
+	for (store_client *sc = clients; loaded && sc; sc = sc->next)
+		loaded->client_fork_prepare(sc->client);
+}
+
+static void fork_parent(void)
+{
+	for (store_client *sc = clients; loaded && sc; sc = sc->next)
+		loaded->client_fork_parent(sc->client);
+	pthread_mutex_unlock(&clients_lock);
+}
+
+static void fork_child(void)
+{
 	for (store_client *sc = clients; loaded && sc; sc = sc->next)
 		loaded->client_after_fork(sc->client);
+	pthread_mutex_init(&clients_lock, NULL);
 }
+
+const lc_hooks s3_dl_fork_hooks = { fork_prepare, fork_parent, fork_child };
 
 const s3_api *s3_dl_loaded(void)
 {

@@ -19,7 +19,9 @@
 
 #include "config/cfg.h"
 
-/* Prepares per-process state for c's write routes (no I/O). Returns 0 or -ENOMEM. */
+/* Prepares per-process state for c's write routes (no I/O) and registers its fork hooks: a
+ * forked child drops its inherited connections to the agents (they are the parent's) and
+ * attaches again when it next uses a route. Returns 0 or -ENOMEM. */
 int up_init(const cfg *c, void (*first_use)(void));
 
 /* Makes sure write route r's tree exists and its agent runs and has listed the store (once
@@ -61,8 +63,5 @@ const cfg_route *up_route_of_path(const char *abs, const char **rest);
  * trees this process used is in the store, and logs the write summary. */
 void up_drain(void);
 
-/* Fork: the child drops its inherited connections to the agents (they are the parent's)
- * and attaches again when it next uses a route. */
-void up_fork_child(void);
 
 #endif

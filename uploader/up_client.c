@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/spawn.h"
 #include "uploader/up.h"
@@ -31,7 +32,7 @@ typedef struct up_proute {
 	atomic_int state;
 	int conn;                /* the ATTACH connection, kept open */
 	atomic_int used;         /* attached once in this process: drain at exit */
-	int refused;             /* -errno: the tree failed fs_open_dir_safe (under uc.lock) */
+	int refused;             /* -errno: the tree failed fs_open_dir_safe */
 	uint64_t uploaded0, bytes0; /* the agent's totals when we attached */
 } up_proute;
 
@@ -39,12 +40,44 @@ static struct {
 	const cfg *cfg;
 	up_proute *routes;       /* parallel to cfg->routes */
 	void (*first_use)(void);
-	pthread_mutex_t lock;    /* serializes attaching */
+	/* Guards the routes' state changes and the fields set with them; held for no I/O: the
+	 * one thread that moves a route to R_ATTACHING attaches without it, and the others wait
+	 * on `attached`. */
+	pthread_mutex_t lock;
+	pthread_cond_t attached;
 	char config[PATH_MAX];   /* absolute, for the agent's -c */
-} uc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} uc = { .lock = PTHREAD_MUTEX_INITIALIZER, .attached = PTHREAD_COND_INITIALIZER };
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&uc.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&uc.lock);
+}
+
+/* The connections are the parent's; so is an attach in progress on another thread. */
+static void fork_child(void)
+{
+	for (size_t i = 0; uc.cfg && i < uc.cfg->nroutes; i++) {
+		up_proute *p = &uc.routes[i];
+		if (p->conn >= 0)
+			close(p->conn);
+		p->conn = -1;
+		int s = atomic_load(&p->state);
+		if (s == R_ATTACHED || s == R_ATTACHING)
+			atomic_store(&p->state, R_NEW);
+	}
+	pthread_mutex_init(&uc.lock, NULL);
+	pthread_cond_init(&uc.attached, NULL);
+}
 
 int up_init(const cfg *c, void (*first_use)(void))
 {
+	static const lc_hooks hooks = { fork_prepare, fork_parent, fork_child };
+	lc_register(LC_UPLOAD_ATTACH, &hooks);
 	uc.cfg = c;
 	uc.first_use = first_use;
 	uc.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *uc.routes);
@@ -207,6 +240,41 @@ static int connect_or_start(const cfg_route *r, char *why, size_t whylen)
 	return fd;
 }
 
+/* Checks r's tree, then connects to its agent (starting it) and attaches. Runs in the one
+ * thread that moved r to R_ATTACHING, without uc.lock. */
+static int attach_now(const cfg_route *r, up_proute *p)
+{
+	char bad[PATH_MAX + 128];
+	/* Checked here too, not only by the agent: a refused tree must not be written. */
+	int tfd = fs_open_dir_safe(r->local, 0755, 0, bad, sizeof bad);
+	if (tfd < 0) {
+		log_error("write route %s: refusing it: %s", r->local, bad);
+		p->refused = tfd;
+		return tfd;
+	}
+	close(tfd);
+	char why[UP_WHY_MAX] = "";
+	up_reply rep = { 0 };
+	int fd = connect_or_start(r, why, sizeof why);
+	int rc = fd < 0 ? fd : exchange(fd, UP_ATTACH, 0, "", &rep);
+	if (rc == 0 && rep.rc < 0) {
+		rc = rep.rc;
+		snprintf(why, sizeof why, "%s", rep.why);
+	}
+	if (rc == 0) {
+		p->conn = fd;
+		p->uploaded0 = rep.uploaded;
+		p->bytes0 = rep.bytes;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	log_error("write route %s: no agent keeps it in sync with s3://%s/%s (%s%s%s); files "
+		  "written there stay local until `rwsplit recover` runs", r->local, r->bucket,
+		  r->prefix, strerror(-rc), why[0] ? ": " : "", why);
+	return -EIO;
+}
+
 int up_attach(const cfg_route *r)
 {
 	up_proute *p = proute(r);
@@ -216,48 +284,23 @@ int up_attach(const cfg_route *r)
 	if (s == R_FAILED)
 		return p->refused ? p->refused : -EIO;
 	pthread_mutex_lock(&uc.lock);
-	int rc = 0;
-	if (atomic_load(&p->state) == R_NEW) {
-		char bad[PATH_MAX + 128];
-		/* Checked here too, not only by the agent: a refused tree must not be written. */
-		int tfd = fs_open_dir_safe(r->local, 0755, 0, bad, sizeof bad);
-		if (tfd < 0) {
-			log_error("write route %s: refusing it: %s", r->local, bad);
-			p->refused = tfd;
-			atomic_store(&p->state, R_FAILED);
-			pthread_mutex_unlock(&uc.lock);
-			return tfd;
-		}
-		close(tfd);
-		char why[UP_WHY_MAX] = "";
-		up_reply rep = { 0 };
-		int fd = connect_or_start(r, why, sizeof why);
-		rc = fd < 0 ? fd : exchange(fd, UP_ATTACH, 0, "", &rep);
-		if (rc == 0 && rep.rc < 0) {
-			rc = rep.rc;
-			snprintf(why, sizeof why, "%s", rep.why);
-		}
-		if (rc == 0) {
-			p->conn = fd;
-			p->uploaded0 = rep.uploaded;
-			p->bytes0 = rep.bytes;
-			atomic_store(&p->used, 1);
-			atomic_store(&p->state, R_ATTACHED);
-			if (uc.first_use)
-				uc.first_use();
-		} else {
-			if (fd >= 0)
-				close(fd);
-			log_error("write route %s: no agent keeps it in sync with s3://%s/%s (%s%s%s); "
-				  "files written there stay local until `rwsplit recover` runs", r->local,
-				  r->bucket, r->prefix, strerror(-rc), why[0] ? ": " : "", why);
-			atomic_store(&p->state, R_FAILED);
-			rc = -EIO;
-		}
-	} else if (atomic_load(&p->state) == R_FAILED) {
-		rc = p->refused ? p->refused : -EIO;
+	while ((s = atomic_load(&p->state)) == R_ATTACHING)
+		pthread_cond_wait(&uc.attached, &uc.lock);
+	if (s != R_NEW) {
+		pthread_mutex_unlock(&uc.lock);
+		return s == R_ATTACHED ? 0 : p->refused ? p->refused : -EIO;
 	}
+	atomic_store(&p->state, R_ATTACHING);
 	pthread_mutex_unlock(&uc.lock);
+	int rc = attach_now(r, p);
+	pthread_mutex_lock(&uc.lock);
+	if (rc == 0)
+		atomic_store(&p->used, 1);
+	atomic_store_explicit(&p->state, rc == 0 ? R_ATTACHED : R_FAILED, memory_order_release);
+	pthread_cond_broadcast(&uc.attached);
+	pthread_mutex_unlock(&uc.lock);
+	if (rc == 0 && uc.first_use)
+		uc.first_use();
 	return rc;
 }
 
@@ -330,17 +373,4 @@ void up_drain(void)
 			 (unsigned long long)(rep.bytes - p->bytes0), (unsigned long long)rep.pending,
 			 (unsigned long long)rep.failed);
 	}
-}
-
-void up_fork_child(void)
-{
-	for (size_t i = 0; uc.cfg && i < uc.cfg->nroutes; i++) {
-		up_proute *p = &uc.routes[i];
-		if (p->conn >= 0)
-			close(p->conn);
-		p->conn = -1;
-		if (atomic_load(&p->state) == R_ATTACHED)
-			atomic_store(&p->state, R_NEW);
-	}
-	pthread_mutex_init(&uc.lock, NULL);
 }

@@ -20,7 +20,7 @@
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "common/thread.h"
+#include "common/pool.h"
 #include "uploader/up_wire.h"
 
 /* The kernel queues IN_CLOSE_WRITE before it drops the file's write count, so a look that
@@ -449,7 +449,7 @@ static void looked(up_engine *e, up_item *it, int rc, const char *why)
 	pthread_cond_broadcast(&e->changed);
 }
 
-static void *worker(void *arg)
+static void worker(void *arg)
 {
 	up_engine *e = arg;
 	pthread_mutex_lock(&e->lock);
@@ -495,7 +495,6 @@ static void *worker(void *arg)
 		looked(e, it, rc, why);
 	}
 	pthread_mutex_unlock(&e->lock);
-	return NULL;
 }
 
 /* Paths dirty since before seq that a drain waits for, and those that failed. */
@@ -571,7 +570,7 @@ static int sync_now(up_engine *e, const char *rel, char *why, size_t whylen)
 	return rc < 0 ? rc : 0;
 }
 
-static void *serve_conn(void *arg)
+static void serve_conn(void *arg)
 {
 	up_engine *e = ((void **)arg)[0];
 	int sock = (int)(intptr_t)((void **)arg)[1];
@@ -613,7 +612,6 @@ static void *serve_conn(void *arg)
 	e->last_activity = clock_ms();
 	pthread_mutex_unlock(&e->lock);
 	atomic_fetch_sub(&e->conns, 1);
-	return NULL;
 }
 
 static void accept_one(up_engine *e)
@@ -630,7 +628,7 @@ static void accept_one(up_engine *e)
 	arg[0] = e;
 	arg[1] = (void *)(intptr_t)sock;
 	atomic_fetch_add(&e->conns, 1);
-	if (thread_start(NULL, 0, "rws-agent-conn", serve_conn, arg) != 0) {
+	if (pool_submit(e->conn_queue, serve_conn, arg) != 0) {
 		free(arg);
 		close(sock);
 		atomic_fetch_sub(&e->conns, 1);
@@ -738,11 +736,13 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 		return rc;
 	if (ready && ready() < 0)
 		return -ECHILD;
+	/* Each upload worker is one long job that takes files off e->queue until e->stop. */
 	unsigned nworkers = r->upload_workers ? r->upload_workers : 1;
-	pthread_t *threads = calloc(nworkers, sizeof *threads);
+	pool_queue *workers = pool_queue_new("rws-upload", nworkers);
+	e->conn_queue = pool_queue_new("rws-agent-conn", 0);
 	unsigned started = 0;
-	for (; threads && started < nworkers; started++)
-		if (thread_start(&threads[started], 0, "rws-upload", worker, e) != 0)
+	for (; workers && e->conn_queue && started < nworkers; started++)
+		if (pool_submit(workers, worker, e) != 0)
 			break;
 	if (!started) {
 		log_error("write route %s: cannot start upload threads", r->local);
@@ -782,9 +782,8 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 	e->stop = 1;
 	pthread_cond_broadcast(&e->work);
 	pthread_mutex_unlock(&e->lock);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+	pool_queue_drain(workers);
+	pool_queue_free(workers);
 	up_journal_close(&e->j);
 	/* e itself stays: connection threads may still hold it until the process exits. */
 	return rc;

@@ -69,6 +69,7 @@ typedef struct up_engine {
 	uint64_t uploaded, bytes;
 	int stop;
 	atomic_int conns;
+	struct pool_queue *conn_queue; /* the connections' jobs (common/pool.h) */
 	uint64_t last_activity;  /* monotonic ms */
 	uint64_t last_save_event;/* monotonic ms of the last file created or closed after writing */
 	unsigned draining;       /* drains waiting: nothing is held back for a quiet tree */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/thread.h"
+#include "common/pool.h"
 #include "uploader/up_engine.h"
 
 typedef struct mpu {
@@ -22,7 +22,7 @@ typedef struct mpu {
 	s3_error err;            /* of the first failure */
 } mpu;
 
-static void *part_worker(void *arg)
+static void part_worker(void *arg)
 {
 	mpu *m = arg;
 	for (int n; !atomic_load(&m->failed) && (n = atomic_fetch_add(&m->next, 1)) <= m->nparts;) {
@@ -35,7 +35,6 @@ static void *part_worker(void *arg)
 		if (rc < 0 && atomic_compare_exchange_strong(&m->failed, &zero, rc))
 			m->err = err;
 	}
-	return NULL;
 }
 
 static int put_multipart(up_engine *e, const char *key, int fd, uint64_t size, char *etag,
@@ -60,14 +59,20 @@ static int put_multipart(up_engine *e, const char *key, int fd, uint64_t size, c
 		rc = -ENOMEM;
 		goto out;
 	}
-	pthread_t threads[64];
-	unsigned started = 0, helpers = r->part_concurrency - 1;
-	for (; started < helpers && started < 64 && (int)started + 1 < m.nparts; started++)
-		if (thread_start(&threads[started], 0, "rws-upload-part", part_worker, &m) != 0)
+	/* Helpers on the pool, and this thread too: the parts get done even when no helper
+	 * starts, and the drain takes back the helpers that never did. */
+	unsigned helpers = r->part_concurrency - 1;
+	if ((int)helpers >= m.nparts)
+		helpers = (unsigned)m.nparts - 1;
+	pool_queue *q = helpers ? pool_queue_new("rws-upload-part", helpers) : NULL;
+	for (unsigned i = 0; q && i < helpers; i++)
+		if (pool_submit(q, part_worker, &m) != 0)
 			break;
 	part_worker(&m);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	if (q) {
+		pool_queue_drain(q);
+		pool_queue_free(q);
+	}
 	rc = atomic_load(&m.failed);
 	if (rc < 0)
 		*err = m.err;
