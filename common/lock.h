@@ -19,36 +19,37 @@
 #define RELEASE(l) TSA(release_capability(l))
 #define NO_TSA TSA(no_thread_safety_analysis)
 
-typedef struct TSA(capability("mutex")) lock {
+/* A struct tag, not a typedef: a member called lock can then be named in GUARDED_BY. */
+struct TSA(capability("mutex")) lock {
 	pthread_mutex_t m;
-} lock;
+};
 
 #define LOCK_INITIALIZER { PTHREAD_MUTEX_INITIALIZER }
 
-static inline void lock_take(lock *l) ACQUIRE(*l) NO_TSA;
-static inline void lock_give(lock *l) RELEASE(*l) NO_TSA;
+static inline void lock_take(struct lock *l) ACQUIRE(*l) NO_TSA;
+static inline void lock_give(struct lock *l) RELEASE(*l) NO_TSA;
 /* pthread_cond_wait / _timedwait on l, which the caller holds before and after. */
-static inline int lock_wait(pthread_cond_t *c, lock *l, const struct timespec *until)
+static inline int lock_wait(pthread_cond_t *c, struct lock *l, const struct timespec *until)
 	REQUIRES(*l) NO_TSA;
-/* In a fork child: l made anew (the thread that held it may not exist there). */
-static inline void lock_reset(lock *l) NO_TSA;
+/* Makes l, or makes it anew in a fork child (the thread that held it may not exist there). */
+static inline void lock_init(struct lock *l) NO_TSA;
 
-static inline void lock_take(lock *l)
+static inline void lock_take(struct lock *l)
 {
 	pthread_mutex_lock(&l->m);
 }
 
-static inline void lock_give(lock *l)
+static inline void lock_give(struct lock *l)
 {
 	pthread_mutex_unlock(&l->m);
 }
 
-static inline int lock_wait(pthread_cond_t *c, lock *l, const struct timespec *until)
+static inline int lock_wait(pthread_cond_t *c, struct lock *l, const struct timespec *until)
 {
 	return until ? pthread_cond_timedwait(c, &l->m, until) : pthread_cond_wait(c, &l->m);
 }
 
-static inline void lock_reset(lock *l)
+static inline void lock_init(struct lock *l)
 {
 	pthread_mutex_init(&l->m, NULL);
 }

@@ -27,7 +27,7 @@
 #define STACK (512u << 10)
 #endif
 
-static lock pool_lock = LOCK_INITIALIZER;
+static struct lock pool_lock = LOCK_INITIALIZER;
 
 typedef struct job {
 	pool_fn fn;
@@ -197,7 +197,7 @@ static void fork_child(void) NO_TSA
 	}
 	P.ready_head = P.ready_tail = NULL;
 	P.threads = P.idle = P.wakeups = 0;
-	lock_reset(&pool_lock);
+	lock_init(&pool_lock);
 	init_conds();
 }
 

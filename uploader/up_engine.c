@@ -97,9 +97,9 @@ void up_engine_delete_later(up_engine *e, const char *key)
 
 void up_engine_journal_mpu(up_engine *e, const char *id, const char *key, int started)
 {
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_journal_mpu(&e->j, id, key, started);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 }
 
 static void join(char *out, size_t cap, const char *dir, const char *name)
@@ -177,7 +177,7 @@ static int below(const char *rel, const char *dir, size_t n)
 	return strncmp(rel, dir, n) == 0 && rel[n] == '/';
 }
 
-static void dir_gone(up_engine *e, const char *rel)
+static void dir_gone(up_engine *e, const char *rel) REQUIRES(e->lock)
 {
 	size_t n = strlen(rel);
 	for (up_watch *w = e->watches, *next; w; w = next) {
@@ -192,7 +192,7 @@ static void dir_gone(up_engine *e, const char *rel)
 
 /* A journal entry moves with its file, so that the move is mirrored by a copy in the
  * store; what was under the target name before is replaced. */
-static void move_entry(up_engine *e, const char *from, const char *to)
+static void move_entry(up_engine *e, const char *from, const char *to) REQUIRES(e->lock)
 {
 	up_jent *old = up_journal_find(&e->j, to);
 	if (old && old->key) {
@@ -208,7 +208,7 @@ static void move_entry(up_engine *e, const char *from, const char *to)
 		up_journal_drop(&e->j, to);
 }
 
-static void moved(up_engine *e, const char *from, const char *to, int isdir)
+static void moved(up_engine *e, const char *from, const char *to, int isdir) REQUIRES(e->lock)
 {
 	uint64_t delay = e->route->upload_delay_ms;
 	if (!isdir) {
@@ -251,7 +251,7 @@ static void moved(up_engine *e, const char *from, const char *to, int isdir)
 }
 
 /* One-sided moves: out of the tree (or to one of our names), into it (or from one). */
-static void moved_out(up_engine *e, const char *rel, int isdir)
+static void moved_out(up_engine *e, const char *rel, int isdir) REQUIRES(e->lock)
 {
 	if (isdir)
 		dir_gone(e, rel);
@@ -259,7 +259,7 @@ static void moved_out(up_engine *e, const char *rel, int isdir)
 		up_engine_touch(e, rel, 0);
 }
 
-static void moved_in(up_engine *e, const char *rel, int isdir)
+static void moved_in(up_engine *e, const char *rel, int isdir) REQUIRES(e->lock)
 {
 	if (isdir)
 		up_engine_walk(e, rel, e->route->upload_delay_ms);
@@ -273,14 +273,14 @@ typedef struct pending_from {
 	char rel[PATH_MAX];
 } pending_from;
 
-static void flush_from(up_engine *e, pending_from *pf)
+static void flush_from(up_engine *e, pending_from *pf) REQUIRES(e->lock)
 {
 	if (pf->set && !ours(pf->rel))
 		moved_out(e, pf->rel, pf->isdir);
 	pf->set = 0;
 }
 
-static void handle_event(up_engine *e, const struct inotify_event *ev, pending_from *pf)
+static void handle_event(up_engine *e, const struct inotify_event *ev, pending_from *pf) REQUIRES(e->lock)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
 		log_warn("agent: inotify queue overflowed: looking at the whole tree %s again",
@@ -360,8 +360,8 @@ static void handle_event(up_engine *e, const struct inotify_event *ev, pending_f
 	}
 }
 
-/* Reads every queued event (non-blocking). Caller holds e->lock. */
-static void read_events(up_engine *e)
+/* Reads every queued event (non-blocking). */
+static void read_events(up_engine *e) REQUIRES(e->lock)
 {
 	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
 	pending_from *pf = calloc(1, sizeof *pf);
@@ -382,7 +382,7 @@ static void read_events(up_engine *e)
 }
 
 /* Pushes due items to the run queue; returns ms until the next one is due (<= 1000). */
-static uint64_t schedule(up_engine *e)
+static uint64_t schedule(up_engine *e) REQUIRES(e->lock)
 {
 	uint64_t now = clock_ms(), next = 1000;
 	uint64_t quiet = e->route->upload_delay_ms, since = now - e->last_save_event;
@@ -411,15 +411,15 @@ static uint64_t schedule(up_engine *e)
 	return next;
 }
 
-static void item_free(up_engine *e, up_item *it)
+static void item_free(up_engine *e, up_item *it) REQUIRES(e->lock)
 {
 	HASH_DEL(e->items, it);
 	free(it->rel);
 	free(it);
 }
 
-/* The end of one look at it (caller holds e->lock). */
-static void looked(up_engine *e, up_item *it, int rc, const char *why)
+/* The end of one look at it. */
+static void looked(up_engine *e, up_item *it, int rc, const char *why) REQUIRES(e->lock)
 {
 	uint64_t now = clock_ms();
 	it->state = IT_WAIT;
@@ -452,14 +452,14 @@ static void looked(up_engine *e, up_item *it, int rc, const char *why)
 static void worker(void *arg)
 {
 	up_engine *e = arg;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	while (!e->stop) {
 		if (e->dels) {
 			up_del *d = e->dels;
 			e->dels = d->next;
 			e->deleting++;
 			int used = up_journal_key_used(&e->j, d->key, NULL);
-			pthread_mutex_unlock(&e->lock);
+			lock_give(&e->lock);
 			if (!used) {
 				s3_error err;
 				log_debug("agent: DELETE %s", d->key);
@@ -470,14 +470,14 @@ static void worker(void *arg)
 			}
 			free(d->key);
 			free(d);
-			pthread_mutex_lock(&e->lock);
+			lock_take(&e->lock);
 			e->deleting--;
 			pthread_cond_broadcast(&e->changed);
 			continue;
 		}
 		up_item *it = e->queue;
 		if (!it) {
-			pthread_cond_wait(&e->work, &e->lock);
+			lock_wait(&e->work, &e->lock, NULL);
 			continue;
 		}
 		e->queue = it->next;
@@ -485,16 +485,16 @@ static void worker(void *arg)
 			e->queue_tail = NULL;
 		it->state = IT_RUNNING;
 		it->again = 0;
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		char why[UP_WHY_MAX] = "";
 		int rc = up_reconcile(e, it, 0, why, sizeof why);
 		if (rc == LOOK_DONE)
 			up_evict(e);
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		log_debug("agent: looked at %s: %d (again %d)", it->rel, rc, it->again);
 		looked(e, it, rc, why);
 	}
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 }
 
 /* Paths dirty since before seq that a drain waits for, and those that failed. */
@@ -514,7 +514,7 @@ static void count_left(up_engine *e, uint64_t seq, uint64_t *pending, uint64_t *
 
 static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)
 {
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	read_events(e);
 	uint64_t target = e->seq, now = clock_ms(), end = now + timeout_ms;
 	for (up_item *it = e->items; it; it = it->hh.next)
@@ -533,22 +533,22 @@ static void drain(up_engine *e, uint32_t timeout_ms, up_reply *rep)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		pthread_cond_timedwait(&e->changed, &e->lock, &ts);
+		lock_wait(&e->changed, &e->lock, &ts);
 	}
 	e->draining--;
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 }
 
 /* fsync: rel is looked at now, on this thread, open or not. */
 static int sync_now(up_engine *e, const char *rel, char *why, size_t whylen)
 {
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	read_events(e);
 	up_engine_touch(e, rel, 0);
 	up_item *it = NULL;
 	HASH_FIND_STR(e->items, rel, it);
 	while (it && it->state != IT_WAIT) {
-		pthread_cond_wait(&e->changed, &e->lock);
+		lock_wait(&e->changed, &e->lock, NULL);
 		it = NULL;
 		HASH_FIND_STR(e->items, rel, it);
 	}
@@ -560,13 +560,13 @@ static int sync_now(up_engine *e, const char *rel, char *why, size_t whylen)
 	int rc = 0;
 	if (it) {
 		it->state = IT_RUNNING;
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		rc = up_reconcile(e, it, 1, why, whylen);
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		it->again = 0;
 		looked(e, it, rc < 0 ? rc : LOOK_DONE, why);
 	}
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	return rc < 0 ? rc : 0;
 }
 
@@ -600,17 +600,17 @@ static void serve_conn(void *arg)
 		} else if (q.op != UP_ATTACH) {
 			break;
 		}
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		rep.uploaded = e->uploaded;
 		rep.bytes = e->bytes;
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) != (ssize_t)sizeof rep)
 			break;
 	}
 	close(sock);
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	e->last_activity = clock_ms();
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	atomic_fetch_sub(&e->conns, 1);
 }
 
@@ -700,14 +700,14 @@ static int take_over(up_engine *e)
 	/* Before any worker or connection thread exists, and without the lock: its aborts are
 	 * network requests (no lock is held across network I/O). */
 	abort_leftovers(e);
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	e->taking_over = 1;
 	up_engine_walk(e, "", 0);
 	e->taking_over = 0;
 	/* What the journal has and the tree lost: deleted while no agent watched. */
 	for (up_jent *j = e->j.ents; j; j = j->hh.next)
 		up_engine_touch(e, j->rel, 0);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	if (!e->once)
 		up_populate(e);
 	return 0;
@@ -725,7 +725,7 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 	e->listen_fd = listen_fd;
 	e->rootfd = e->inotify_fd = e->lock_fd = -1;
 	e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	pthread_mutex_init(&e->lock, NULL);
+	lock_init(&e->lock);
 	pthread_cond_init(&e->work, NULL);
 	pthread_cond_init(&e->changed, NULL);
 	/* Leases tell whether a file is open for writing; their break signal is not needed. */
@@ -749,7 +749,7 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 		return -EAGAIN;
 	}
 	uint32_t idle_ms = c->agent_idle_ms > 10000 ? c->agent_idle_ms : 10000;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	e->last_activity = clock_ms();
 	for (;;) {
 		read_events(e);
@@ -765,7 +765,7 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 			rc = 0;
 			break;
 		}
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		struct pollfd p[3] = { { .fd = e->inotify_fd, .events = POLLIN },
 				       { .fd = e->wake_fd, .events = POLLIN },
 				       { .fd = listen_fd, .events = POLLIN } };
@@ -777,11 +777,11 @@ long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 		}
 		if (np > 0 && listen_fd >= 0 && (p[2].revents & POLLIN))
 			accept_one(e);
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 	}
 	e->stop = 1;
 	pthread_cond_broadcast(&e->work);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	pool_queue_drain(workers);
 	pool_queue_free(workers);
 	up_journal_close(&e->j);

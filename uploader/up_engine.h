@@ -2,10 +2,11 @@
  * owns one tree, keeps the store in sync with it and answers the tree's processes.
  *
  * Threads and locks: the main thread reads inotify events and schedules; upload_workers
- * workers reconcile paths with the store; one thread per connection answers requests.
- * Everything in up_engine below `lock` is under it; no thread holds it across a request to
- * the store, a sleep or a wait on a client (the condition waits release it). It is the only
- * lock of the engine besides the store client's own. */
+ * jobs on the worker pool (common/pool.h) reconcile paths with the store; one job per
+ * connection answers requests. What up_engine marks is under it (clang's
+ * -Wthread-safety checks it); no thread holds it across a request to the store, a sleep or a
+ * wait on a client (the condition waits release it). It is the only lock of the engine
+ * besides the store client's own. */
 #ifndef RWSPLIT_UP_ENGINE_H
 #define RWSPLIT_UP_ENGINE_H
 
@@ -16,6 +17,7 @@
 
 #include <uthash.h>
 
+#include "common/lock.h"
 #include "config/cfg.h"
 #include "s3/s3.h"
 #include "uploader/up_journal.h"
@@ -54,25 +56,27 @@ typedef struct up_engine {
 	char state[PATH_MAX - 64];
 	int rootfd, inotify_fd, listen_fd, wake_fd, lock_fd;
 	s3_client *client;
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_cond_t work;     /* run queue or deletes not empty, or stopping */
 	pthread_cond_t changed;  /* an item finished, a fetch ended */
 	up_journal j;
 	up_item *items;
 	up_item *queue, *queue_tail;
 	up_del *dels;
-	unsigned deleting;        /* deletes taken off dels and not done yet */
+	unsigned deleting; /* deletes taken off dels and not done yet */
 	up_watch *watches;
-	char **fetching;         /* paths being downloaded */
+	char **fetching; /* paths being downloaded */
 	size_t nfetching;
 	uint64_t seq;
 	uint64_t uploaded, bytes;
 	int stop;
 	atomic_int conns;
-	struct pool_queue *conn_queue; /* the connections' jobs (common/pool.h) */
-	uint64_t last_activity;  /* monotonic ms */
-	uint64_t last_save_event;/* monotonic ms of the last file created or closed after writing */
-	unsigned draining;       /* drains waiting: nothing is held back for a quiet tree */
+	struct pool_queue *conn_queue; /* the connections' jobs (common/pool.h), set at start */
+	uint64_t last_activity; /* monotonic ms */
+	/* monotonic ms of the last file created or closed after writing */
+	uint64_t last_save_event;
+	/* drains waiting: nothing is held back for a quiet tree */
+	unsigned draining;
 } up_engine;
 
 /* Runs the engine for write route r of c until it is idle (agent) or nothing is left to do
@@ -83,16 +87,14 @@ typedef struct up_engine {
 long up_engine_run(const cfg *c, const cfg_route *r, int listen_fd, int once,
 		   int (*ready)(void));
 
-/* Marks rel as differing from the store, to be looked at after delay_ms. Caller holds
- * e->lock. */
-void up_engine_touch(up_engine *e, const char *rel, uint64_t delay_ms);
+/* Marks rel as differing from the store, to be looked at after delay_ms. */
+void up_engine_touch(up_engine *e, const char *rel, uint64_t delay_ms) REQUIRES(e->lock);
 
-/* Watches directory rel and everything below it, and touches every file in it. Caller
- * holds e->lock. */
-void up_engine_walk(up_engine *e, const char *rel, uint64_t delay_ms);
+/* Watches directory rel and everything below it, and touches every file in it. */
+void up_engine_walk(up_engine *e, const char *rel, uint64_t delay_ms) REQUIRES(e->lock);
 
-/* Queues a key for deletion (once no journal entry uses it). Caller holds e->lock. */
-void up_engine_delete_later(up_engine *e, const char *key);
+/* Queues a key for deletion (once no journal entry uses it). */
+void up_engine_delete_later(up_engine *e, const char *key) REQUIRES(e->lock);
 
 /* Journals a multipart upload id (started 1) or its end (0). Takes e->lock. */
 void up_engine_journal_mpu(up_engine *e, const char *id, const char *key, int started);

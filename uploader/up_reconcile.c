@@ -49,7 +49,7 @@ typedef struct seen {
 static void seen_of(up_engine *e, const char *rel, seen *s)
 {
 	memset(s, 0, sizeof *s);
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_jent *j = up_journal_find(&e->j, rel);
 	if (j) {
 		s->exists = 1;
@@ -59,7 +59,7 @@ static void seen_of(up_engine *e, const char *rel, seen *s)
 		s->ino = j->ino;
 		s->mtime = j->mtime_ns;
 	}
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 }
 
 /* rel is gone from the tree: so is its object, unless another entry still needs it. */
@@ -67,10 +67,10 @@ static int gone(up_engine *e, const char *rel, const seen *s, char *why, size_t 
 {
 	if (!s->exists)
 		return LOOK_DONE;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_jent *j = up_journal_find(&e->j, rel);
 	int used = !j || j->ino != s->ino || (s->key[0] && up_journal_key_used(&e->j, s->key, j));
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	if (j && j->ino != s->ino)
 		return LOOK_AGAIN; /* replaced meanwhile */
 	if (s->key[0] && !used) {
@@ -82,11 +82,11 @@ static int gone(up_engine *e, const char *rel, const seen *s, char *why, size_t 
 			return rc;
 		}
 	}
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	j = up_journal_find(&e->j, rel);
 	if (j && j->ino == s->ino)
 		up_journal_drop(&e->j, rel);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	return LOOK_DONE;
 }
 
@@ -103,14 +103,14 @@ static int copy_over(up_engine *e, const char *rel, const char *key, const seen 
 		say(why, whylen, &err);
 		return rc;
 	}
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_jent *j = up_journal_find(&e->j, rel);
 	if (j && j->ino == s->ino) {
 		up_journal_set(&e->j, rel, key, j->remote, j->size, j->mtime_ns, j->ino, j->etag);
 	}
 	if (!up_journal_key_used(&e->j, s->key, NULL))
 		up_engine_delete_later(e, s->key);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	return LOOK_DONE;
 }
 
@@ -128,9 +128,9 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen)
 	if (fstatat(e->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT || errno == ENOTDIR ? gone(e, rel, &s, why, whylen) : -errno;
 	if (S_ISDIR(st.st_mode)) {
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		up_engine_walk(e, rel, 0);
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		return s.exists ? gone(e, rel, &s, why, whylen) : LOOK_DONE;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -150,10 +150,10 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen)
 	up_remote pr;
 	if (up_placeholder(-1, e->rootfd, rel, &st, &pr)) {
 		/* A placeholder the journal lost: the object is the one it names. */
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		up_journal_set(&e->j, rel, key, 1, (uint64_t)st.st_size, mtime_ns(&st), st.st_ino,
 			       pr.etag);
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 		return LOOK_DONE;
 	}
 	int fd = openat(e->rootfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -186,7 +186,7 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen)
 	}
 	it->last_put = clock_ms();
 	struct stat now;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	e->uploaded++;
 	e->bytes += (uint64_t)st.st_size;
 	if (fstatat(e->rootfd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino) {
@@ -203,7 +203,7 @@ int up_reconcile(up_engine *e, up_item *it, int sync, char *why, size_t whylen)
 		    fstatat(e->rootfd, rel, &now, AT_SYMLINK_NOFOLLOW) < 0)
 			up_engine_delete_later(e, key);
 	}
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	if (changed)
 		return LOOK_AGAIN;
 	return snapshot ? LOOK_OPEN : LOOK_DONE;
@@ -292,18 +292,18 @@ static int make_placeholder(up_engine *e, const char *rel, const char *key, uint
 		return rc;
 	}
 	close(fd);
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_journal_set(&e->j, rel, key, 1, (uint64_t)st.st_size, mtime_ns(&st), st.st_ino,
 		       r.etag);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	if (renameat2(e->rootfd, tmp, e->rootfd, rel, replace ? 0 : RENAME_NOREPLACE) < 0) {
 		rc = -errno; /* a file of that name appeared meanwhile: it wins */
 		unlinkat(e->rootfd, tmp, 0);
-		pthread_mutex_lock(&e->lock);
+		lock_take(&e->lock);
 		up_jent *j = up_journal_find(&e->j, rel);
 		if (j && j->ino == st.st_ino)
 			up_journal_drop(&e->j, rel);
-		pthread_mutex_unlock(&e->lock);
+		lock_give(&e->lock);
 	}
 	return rc;
 }
@@ -325,9 +325,9 @@ static int populate_entry(void *arg, const s3_list_entry *o)
 	}
 	if (!usable_rel(rel))
 		return 0;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	int known = up_journal_find(&e->j, rel) || up_journal_key_used(&e->j, o->key, NULL);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	struct stat st;
 	if (known || fstatat(e->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 		return 0;
@@ -354,8 +354,8 @@ int up_populate(up_engine *e)
 	return rc;
 }
 
-/* Waits until nobody else downloads rel, then claims it. Caller holds e->lock. */
-static void claim(up_engine *e, const char *rel, char *mine)
+/* Waits until nobody else downloads rel, then claims it. */
+static void claim(up_engine *e, const char *rel, char *mine) REQUIRES(e->lock)
 {
 	for (;;) {
 		int busy = 0;
@@ -363,7 +363,7 @@ static void claim(up_engine *e, const char *rel, char *mine)
 			busy |= strcmp(e->fetching[i], rel) == 0;
 		if (!busy)
 			break;
-		pthread_cond_wait(&e->changed, &e->lock);
+		lock_wait(&e->changed, &e->lock, NULL);
 	}
 	char **grown = realloc(e->fetching, (e->nfetching + 1) * sizeof *grown);
 	if (grown) {
@@ -411,10 +411,10 @@ static int download(up_engine *e, const char *rel, const seen *s, char *why, siz
 		unlinkat(e->rootfd, tmp, 0);
 		return rc;
 	}
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	up_journal_set(&e->j, rel, s->key, 0, (uint64_t)fresh.st_size, mtime_ns(&fresh),
 		       fresh.st_ino, info.etag);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	/* Exchanged, so that a file written over the placeholder meanwhile is never lost. */
 	if (renameat2(e->rootfd, tmp, e->rootfd, rel, RENAME_EXCHANGE) < 0) {
 		rc = -errno;
@@ -432,15 +432,15 @@ int up_fetch_placeholder(up_engine *e, const char *rel, char *why, size_t whylen
 	char *mine = strdup(rel);
 	if (!mine)
 		return -ENOMEM;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	claim(e, rel, mine);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	seen s;
 	seen_of(e, rel, &s);
 	int rc = s.exists && s.remote && s.key[0] ? download(e, rel, &s, why, whylen) : 0;
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	unclaim(e, mine);
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	free(mine);
 	return rc;
 }
@@ -491,7 +491,7 @@ void up_evict(up_engine *e)
 	size_t n = 0, cap = 0;
 	candidate *cs = NULL;
 	char key[RT_KEY_MAX + 1];
-	pthread_mutex_lock(&e->lock);
+	lock_take(&e->lock);
 	for (up_jent *j = e->j.ents; j; j = j->hh.next) {
 		if (j->remote)
 			continue;
@@ -517,7 +517,7 @@ void up_evict(up_engine *e)
 		c->mtime = j->mtime_ns;
 		n++;
 	}
-	pthread_mutex_unlock(&e->lock);
+	lock_give(&e->lock);
 	if (used > budget && cs) {
 		for (size_t i = 0; i < n; i++) {
 			struct stat st;
