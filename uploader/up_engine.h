@@ -3,10 +3,10 @@
  *
  * Threads and locks: the main thread reads inotify events and schedules; upload_workers
  * jobs on the worker pool (common/pool.h) reconcile paths with the store; one job per
- * connection answers requests. What up_engine marks is under it (clang's
- * -Wthread-safety checks it); no thread holds it across a request to the store, a sleep or a
- * wait on a client (the condition waits release it). It is the only lock of the engine
- * besides the store client's own. */
+ * connection answers requests. Everything in up_engine below `lock` is under it (functions
+ * that need it held say REQUIRES(e->lock), which clang's -Wthread-safety checks); no thread
+ * holds it across a request to the store, a sleep or a wait on a client (the condition waits
+ * release it). It is the only lock of the engine besides the store client's own. */
 #ifndef RWSPLIT_UP_ENGINE_H
 #define RWSPLIT_UP_ENGINE_H
 
