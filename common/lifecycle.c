@@ -7,7 +7,8 @@
 static _Atomic(const lc_hooks *) hooks[LC_NRANKS];
 static pthread_once_t installed = PTHREAD_ONCE_INIT;
 /* Held from prepare to parent/child, so a hook registered by another thread meanwhile does
- * not get a parent or child call without its prepare. */
+ * not get a parent or child call without its prepare. Locks taken in prepare are unlocked,
+ * not made anew, in the child: its one thread is the one that took them. */
 static pthread_mutex_t registering = PTHREAD_MUTEX_INITIALIZER;
 
 static void prepare(void)
@@ -37,7 +38,7 @@ static void child(void)
 		if (h && h->child)
 			h->child();
 	}
-	pthread_mutex_init(&registering, NULL);
+	pthread_mutex_unlock(&registering);
 }
 
 static void install(void)

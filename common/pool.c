@@ -197,8 +197,8 @@ static void fork_child(void) NO_TSA
 	}
 	P.ready_head = P.ready_tail = NULL;
 	P.threads = P.idle = P.wakeups = 0;
-	lock_init(&pool_lock);
 	init_conds();
+	lock_give(&pool_lock);
 }
 
 static void setup(void)

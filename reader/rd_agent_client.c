@@ -74,7 +74,7 @@ static int user_key(char hex[65])
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16];
 	unsigned char k[32];
-	snprintf(path, sizeof path, "%s/u%u/agent.key", rd.cfg->cache_dir, (unsigned)geteuid());
+	snprintf(path, sizeof path, "%s/agent.key", rd.user_path);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
@@ -200,8 +200,8 @@ static void setup(void)
 			NULL);
 		return;
 	}
-	int n = snprintf(ag.sock, sizeof ag.sock, "%s/u%u/agent-%d-%s.sock", c->cache_dir,
-			 (unsigned)geteuid(), RD_AGENT_PROTO, id);
+	int n = snprintf(ag.sock, sizeof ag.sock, "%s/agent-%d-%s.sock", rd.user_path,
+			 RD_AGENT_PROTO, id);
 	if (n < 0 || (size_t)n >= sizeof ag.sock) {
 		give_up("cache_dir is too long for a socket path", c->cache_dir);
 		return;
@@ -523,7 +523,7 @@ static void fork_child(void)
 		if (c->fd >= 0 && c->generation == atomic_load(&ag.generation))
 			close(c->fd);
 	atomic_fetch_add(&ag.generation, 1);
-	pthread_mutex_init(&ag.lock_conns, NULL);
+	pthread_mutex_unlock(&ag.lock_conns);
 }
 
 const lc_hooks rd_agent_fork_hooks = { fork_prepare, fork_parent, fork_child };

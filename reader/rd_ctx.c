@@ -39,6 +39,10 @@ int rd_init(const cfg *c)
 {
 	rd.cfg = c;
 	atomic_store(&rd.user_dir, RD_UNCHECKED);
+	uid_t uid = geteuid();
+	int len = snprintf(rd.user_path, sizeof rd.user_path, "%s/u%u", c->cache_dir, (unsigned)uid);
+	if (len < 0 || (size_t)len >= sizeof rd.user_path)
+		return -ENAMETOOLONG;
 	rd.routes = calloc(c->nroutes ? c->nroutes : 1, sizeof *rd.routes);
 	if (!rd.routes)
 		return -ENOMEM;
@@ -52,7 +56,6 @@ int rd_init(const cfg *c)
 	if (!fetch_queue && !(fetch_queue = pool_queue_new("rws-fetch", fetch_width(c))))
 		return -ENOMEM;
 	rd_agent_init(c);
-	uid_t uid = geteuid();
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const cfg_route *r = &c->routes[i];
 		rd_route *rr = &rd.routes[i];
@@ -64,8 +67,7 @@ int rd_init(const cfg *c)
 		 * bucket and prefix (in different configs, or processes) share it. */
 		char id[17];
 		rd_hash(id, 16, r->store->endpoint, r->bucket, r->prefix);
-		int n = snprintf(rr->root, sizeof rr->root, "%s/u%u/%s", c->cache_dir,
-				 (unsigned)uid, id);
+		int n = snprintf(rr->root, sizeof rr->root, "%s/%s", rd.user_path, id);
 		if (n < 0 || (size_t)n + 8 >= sizeof rr->root)
 			return -ENAMETOOLONG;
 		snprintf(rr->tree, sizeof rr->tree, "%s/tree", rr->root);
@@ -106,15 +108,11 @@ rd_route *rd_route_of(const cfg_route *r)
  * calls and the stack: a vfork child may run it. */
 static int user_dir_walk(char *bad, size_t cap)
 {
-	char dir[PATH_MAX];
 	int fd = fs_open_dir_safe(rd.cfg->cache_dir, 01777, FS_SHARED, bad, cap);
 	if (fd < 0)
 		return fd;
 	close(fd);
-	int n = snprintf(dir, sizeof dir, "%s/u%u", rd.cfg->cache_dir, (unsigned)geteuid());
-	if (n < 0 || (size_t)n >= sizeof dir)
-		return -ENAMETOOLONG;
-	fd = fs_open_dir_safe(dir, 0700, FS_PRIVATE, bad, cap);
+	fd = fs_open_dir_safe(rd.user_path, 0700, FS_PRIVATE, bad, cap);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -271,8 +269,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	for (size_t i = 0; rd.cfg && i < rd.cfg->nroutes; i++)
-		pthread_mutex_init(&rd.routes[i].lock, NULL);
+	for (size_t i = rd.cfg ? rd.cfg->nroutes : 0; i-- > 0;)
+		pthread_mutex_unlock(&rd.routes[i].lock);
 	/* Counters describe this process only. */
 	memset(&rd.stats, 0, sizeof rd.stats);
 }

@@ -107,15 +107,8 @@ static void window_fork_parent(void)
 	pthread_mutex_unlock(&windows.lock);
 }
 
-static void window_fork_child(void)
-{
-	for (rd_file *f = windows.head; f; f = f->wnext)
-		pthread_mutex_init(&f->wlock, NULL);
-	pthread_mutex_init(&windows.lock, NULL);
-}
-
 const lc_hooks rd_window_fork_hooks = { window_fork_prepare, window_fork_parent,
-					window_fork_child };
+					window_fork_parent };
 
 static size_t map_len(uint32_t nchunks)
 {

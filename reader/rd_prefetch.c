@@ -88,12 +88,7 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&hits_lock);
 }
 
-static void fork_child(void)
-{
-	pthread_mutex_init(&hits_lock, NULL);
-}
-
-const lc_hooks rd_prefetch_fork_hooks = { fork_prepare, fork_parent, fork_child };
+const lc_hooks rd_prefetch_fork_hooks = { fork_prepare, fork_parent, fork_parent };
 
 int rd_prefetch_claim_hit(const char *key)
 {

@@ -58,6 +58,7 @@ typedef struct rd_state {
 	const cfg *cfg;
 	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
 	atomic_int user_dir;     /* RD_UNCHECKED, 0 or -errno: see rd_user_dir */
+	char user_path[PATH_MAX - 64]; /* CACHE_DIR/u<euid>: this user's part of the cache */
 	struct {
 		atomic_uint_fast64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists,
 			prefetched, prefetch_hits, evictions;

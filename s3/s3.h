@@ -64,7 +64,7 @@ S3_API void s3_client_free(s3_client *c);
 /* Fork hooks of c: prepare takes its locks (credentials, then the connection pool) so that
  * no other thread holds one at the fork; parent releases them. In the child, after_fork
  * drops (without closing the parent's sockets) the pooled connections inherited from the
- * parent and makes the locks anew; call it before using c there. */
+ * parent and releases the locks; call it before using c there. */
 S3_API void s3_client_fork_prepare(s3_client *c);
 S3_API void s3_client_fork_parent(s3_client *c);
 S3_API void s3_client_after_fork(s3_client *c);

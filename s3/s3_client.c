@@ -85,7 +85,7 @@ void s3_client_fork_prepare(s3_client *c)
 void s3_client_fork_parent(s3_client *c)
 {
 	pthread_mutex_unlock(&c->pool_lock);
-	s3_creds_fork_parent(c->creds);
+	s3_creds_fork_release(c->creds);
 }
 
 void s3_client_after_fork(s3_client *c)
@@ -93,8 +93,8 @@ void s3_client_after_fork(s3_client *c)
 	/* The handles' sockets (and TLS sessions) belong to the parent: closing them here would
 	 * send a TLS close_notify on the parent's connection, so they are dropped unclosed. */
 	c->npool = 0;
-	pthread_mutex_init(&c->pool_lock, NULL);
-	s3_creds_after_fork(c->creds);
+	pthread_mutex_unlock(&c->pool_lock);
+	s3_creds_fork_release(c->creds);
 }
 
 void s3_client_cred_source(s3_client *c, char *buf, size_t len)

@@ -227,17 +227,9 @@ void s3_creds_fork_prepare(s3_creds *c)
 	pthread_mutex_lock(&c->lock);
 }
 
-void s3_creds_fork_parent(s3_creds *c)
+void s3_creds_fork_release(s3_creds *c)
 {
 	pthread_mutex_unlock(&c->lock);
-}
-
-void s3_creds_after_fork(s3_creds *c)
-{
-	pthread_mutex_init(&c->lock, NULL);
-	/* A parent thread may have been loading the file: the next use loads it again. */
-	c->checked = 0;
-	memset(&c->seen, 0, sizeof c->seen);
 }
 
 void s3_creds_describe(s3_creds *c, char *buf, size_t len)

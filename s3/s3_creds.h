@@ -30,10 +30,9 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out);
 /* "env AWS_ACCESS_KEY_ID" or "file /path [profile]": where the keys come from, no secrets. */
 void s3_creds_describe(s3_creds *c, char *buf, size_t len);
 
-/* Fork hooks: prepare takes the lock, parent gives it back; in the child, after_fork makes it
- * anew and forgets what a parent thread may have been loading (the file is read again). */
+/* Fork hooks: prepare takes the lock, so that no thread is loading the file at the fork;
+ * release gives it back, in the parent and in the child. */
 void s3_creds_fork_prepare(s3_creds *c);
-void s3_creds_fork_parent(s3_creds *c);
-void s3_creds_after_fork(s3_creds *c);
+void s3_creds_fork_release(s3_creds *c);
 
 #endif

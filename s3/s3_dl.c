@@ -126,7 +126,7 @@ static void fork_child(void)
 {
 	for (store_client *sc = clients; loaded && sc; sc = sc->next)
 		loaded->client_after_fork(sc->client);
-	pthread_mutex_init(&clients_lock, NULL);
+	pthread_mutex_unlock(&clients_lock);
 }
 
 const lc_hooks s3_dl_fork_hooks = { fork_prepare, fork_parent, fork_child };

@@ -70,8 +70,8 @@ static void fork_child(void)
 		if (s == R_ATTACHED || s == R_ATTACHING)
 			atomic_store(&p->state, R_NEW);
 	}
-	pthread_mutex_init(&uc.lock, NULL);
 	pthread_cond_init(&uc.attached, NULL);
+	pthread_mutex_unlock(&uc.lock);
 }
 
 int up_init(const cfg *c, void (*first_use)(void))
