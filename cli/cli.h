@@ -37,5 +37,6 @@ int cmd_check(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_prefill(int argc, char **argv);
 
 #endif

@@ -17,7 +17,8 @@ static const char usage[] =
 	"  run [-c CONFIG] -- PROGRAM [ARGS...]   run PROGRAM with rwsplit preloaded\n"
 	"  check [-c CONFIG]                      validate the config and probe every route\n"
 	"  ls [-c CONFIG] [-s STORE] [-R] URL|PATH list objects like ls -l\n"
-	"  recover [-c CONFIG] [--spool DIR]      upload what dead processes left in spools\n"
+	"  recover [-c CONFIG]                    upload what no agent did (after a restart)\n"
+	"  prefill [-c CONFIG] [-j N] ROUTE|PATH... fill the cache before a job starts\n"
 	"  agent [-c CONFIG] --socket PATH        the fetch agent (the library starts it)\n"
 	"\n"
 	"Run 'rwsplit COMMAND --help' for a command's options.\n"
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 		return cmd_ls(argc - 1, argv + 1);
 	if (strcmp(cmd, "recover") == 0)
 		return cmd_recover(argc - 1, argv + 1);
+	if (strcmp(cmd, "prefill") == 0)
+		return cmd_prefill(argc - 1, argv + 1);
 	if (strcmp(cmd, "agent") == 0)
 		return cmd_agent(argc - 1, argv + 1);
 	fprintf(stderr, "rwsplit: unknown command '%s'\n%s", cmd, usage);

@@ -42,6 +42,31 @@ int rd_shadow(const cfg_route *r, const char *rest, int list_self, char *out, si
  * there) without recording or logging its result. Returns 0 or -errno. */
 int rd_user_dir_in_vfork_child(void);
 
+/* What rd_prefill has done so far. */
+typedef struct rd_prefill_progress {
+	uint64_t files, bytes;       /* listed so far: what the prefill covers */
+	uint64_t bytes_cache;        /* what they take in the cache (whole pages) */
+	uint64_t budget;             /* the route's cache budget less a tenth, as prefetch = all */
+	int listing_done;
+	uint64_t left_out, left_out_bytes; /* objects that did not fit the budget */
+	uint64_t done_files, done_bytes; /* fetched, found cached or failed */
+	uint64_t fetched, cached, failed;
+	uint64_t got;                /* bytes from the store */
+	int finished;                /* the last report */
+} rd_prefill_progress;
+typedef void (*rd_prefill_report)(void *arg, const rd_prefill_progress *p);
+
+/* Fills the cache of read route r with its objects below route-relative rest ("" for all of
+ * them; a file or a directory), jobs GETs at a time, each in its listed version; objects
+ * already cached cost nothing. Objects are taken in listing (key) order while they fit the
+ * route's budget (less a tenth); those that do not are left out (p->left_out). report(arg, p)
+ * runs on the calling thread once the listing is done, every interval_ms after, and once at
+ * the end (p->finished). Returns 0
+ * when every listed object is in the cache, else -errno (the listing's, or the first failed
+ * object's) with why filled. The store client must be usable (s3_dl). */
+int rd_prefill(const cfg_route *r, const char *rest, unsigned jobs, unsigned interval_ms,
+	       rd_prefill_report report, void *arg, char *why, size_t whylen);
+
 /* The shadow tree's root directory of read route r (a constant string). */
 const char *rd_shadow_root(const cfg_route *r);
 

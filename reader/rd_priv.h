@@ -178,6 +178,10 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
  * caller through rr->lock) or NULL. */
 rd_listed *rd_listed_find(rd_route *rr, const char *dir);
 int rd_listed_load_order(rd_route *rr, rd_listed *l);
+/* Whether name (len bytes) can be one path component of the shadow tree: not empty, not "."
+ * or "..", no '/', at most NAME_MAX. Keys with another segment are not shown. */
+int rd_usable_name(const char *name, size_t len);
+
 /* The file called name in a loaded listing, or NULL. Caller holds rr->lock. */
 rd_entry *rd_listed_entry(const rd_listed *l, const char *name);
 

@@ -37,8 +37,7 @@ typedef struct listing {
 	int exists;     /* keys below the prefix, even if none became an entry */
 } listing;
 
-/* A name the local filesystem can hold as one path component. */
-static int usable_name(const char *name, size_t len)
+int rd_usable_name(const char *name, size_t len)
 {
 	if (len == 0 || len > NAME_MAX || memchr(name, '/', len))
 		return 0;
@@ -58,7 +57,7 @@ static int collect(void *arg, const s3_list_entry *e)
 		return 0;
 	const char *name = e->key + l->prefix_len;
 	size_t len = klen - l->prefix_len - (e->is_prefix ? 1 : 0);
-	if (!usable_name(name, len)) {
+	if (!rd_usable_name(name, len)) {
 		log_debug("listing: skipping key %s (not a usable file name)", e->key);
 		return 0;
 	}
