@@ -204,10 +204,13 @@ fuzz: deps
 		! ls build/fuzz/crash-$$t-* >/dev/null 2>&1 || { echo "fuzz_$$t: crash saved above"; exit 1; }; \
 	done
 
-# The TensorFlow example end to end against a throw-away MinIO (examples/tf-mnist/demo.py).
-# DEMO_ARGS passes options, e.g. DEMO_ARGS="--steps 500 --no-compare".
+# An example end to end against a throw-away MinIO: examples/$(EXAMPLE)/demo.py, the
+# TensorFlow job by default, EXAMPLE=pytorch for the PyTorch one. DEMO_ARGS passes options,
+# e.g. DEMO_ARGS="--steps 500 --no-compare" (tf-mnist) or DEMO_ARGS="--limit 6000" (pytorch).
+EXAMPLE ?= tf-mnist
 demo: deps all
-	$(VENV)/bin/python examples/tf-mnist/demo.py --build $(BUILD) $(DEMO_ARGS)
+	@test -f examples/$(EXAMPLE)/demo.py || { echo "make demo: no examples/$(EXAMPLE)/demo.py (EXAMPLE=tf-mnist or pytorch)"; exit 64; }
+	$(VENV)/bin/python examples/$(EXAMPLE)/demo.py --build $(BUILD) $(DEMO_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/rwsplit

@@ -46,13 +46,14 @@ go_tool mc "$MC_MOD"
 go_tool toxiproxy-server "$TOXIPROXY_MOD" server
 
 venv="$tools/venv"
-reqs=("$top/tests/requirements.txt" "$top/examples/tf-mnist/requirements.txt")
+reqs=("$top/tests/requirements.txt" "$top/examples/tf-mnist/requirements.txt"
+      "$top/examples/pytorch/requirements.txt")
 if [ ! -x "$venv/bin/python" ]; then
 	log "creating Python venv in .tools/venv"
 	python3 -m venv "$venv"
 fi
 if ! cat "${reqs[@]}" | cmp -s - "$venv/.requirements" 2>/dev/null; then
-	log "installing Python requirements (pytest, boto3, numpy, safetensors, tensorflow-cpu, torch); the first time takes about 5 minutes and 7 GB"
-	"$venv/bin/pip" install -q --disable-pip-version-check -r "${reqs[0]}" -r "${reqs[1]}"
+	log "installing Python requirements (pytest, boto3, numpy, safetensors, tensorflow-cpu, torch, torchvision); the first time takes about 5 minutes and 7 GB"
+	"$venv/bin/pip" install -q --disable-pip-version-check "${reqs[@]/#/-r}"
 	cat "${reqs[@]}" >"$venv/.requirements"
 fi

@@ -58,7 +58,9 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&uc.lock);
 }
 
-/* The connections are the parent's; so is an attach in progress on another thread. */
+/* The connections are the parent's; so is an attach in progress on another thread, and so
+ * are the files closed so far: the child's exit waits only for what it writes itself (a
+ * DataLoader worker forked after the first checkpoint writes nothing and waits for none). */
 static void fork_child(void)
 {
 	for (size_t i = 0; uc.cfg && i < uc.cfg->nroutes; i++) {
@@ -66,6 +68,7 @@ static void fork_child(void)
 		if (p->conn >= 0)
 			close(p->conn);
 		p->conn = -1;
+		atomic_store(&p->used, 0);
 		int s = atomic_load(&p->state);
 		if (s == R_ATTACHED || s == R_ATTACHING)
 			atomic_store(&p->state, R_NEW);

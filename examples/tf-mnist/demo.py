@@ -18,10 +18,8 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +27,9 @@ REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(HERE.parent))
+import demo_common as common  # noqa: E402
+from demo_common import say  # noqa: E402
 from tests.harness.minio import Mc, MinioServer  # noqa: E402
 
 DATASET = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
@@ -46,39 +47,13 @@ NOISE = re.compile(r"oneDNN|cpu_feature_guard|rebuild TensorFlow|AVX|TF_ENABLE_O
 TEMP_NAME = re.compile(r"_temp|\.tmp|tmp[0-9a-f]{6,}|\.tempstate", re.IGNORECASE)
 
 
-def say(msg):
-    print(f"[demo] {msg}", flush=True)
-
-
 def localize_config(text, endpoint, bucket=BUCKET, spool=None, cache_dir=None):
     """rwsplit.conf pointed at another store endpoint, bucket, spool and cache directory."""
-    text = re.sub(r"(?m)^(endpoint\s*=\s*)\S+", lambda m: m.group(1) + endpoint, text)
-    text = text.replace(f"s3://{BUCKET}/", f"s3://{bucket}/")
-    if spool:
-        text = re.sub(r"(?m)^(spool\s*=\s*)\S+", lambda m: m.group(1) + str(spool), text)
-    if cache_dir:
-        text = re.sub(r"(?m)^(cache_dir\s*=\s*)\S+", lambda m: m.group(1) + str(cache_dir),
-                      text)
-    return text
+    return common.localize_config(text, endpoint, BUCKET, bucket, spool, cache_dir)
 
 
 def new_pod(tree="/mnt/training_logs"):
-    """What a new pod starts from: the write route's tree (an emptyDir) empty, and no agent
-    of an earlier run keeping it in sync (`rwsplit agent --tree TREE`). The checkpoints are
-    then only in the bucket, as placeholders once the job's agent takes the tree over."""
-    pids = subprocess.run(["pgrep", "-f", "--", f"--tree {tree}$"], capture_output=True,
-                          text=True).stdout.split()
-    for pid in pids:
-        try:
-            os.kill(int(pid), 9)
-        except ProcessLookupError:
-            pass
-    for _ in range(100):
-        if not subprocess.run(["pgrep", "-f", "--", f"--tree {tree}$"],
-                              capture_output=True).stdout:
-            break
-        time.sleep(0.05)
-    shutil.rmtree(tree, ignore_errors=True)
+    common.new_pod(tree)
 
 
 def upload_dataset(mc, bucket=BUCKET):
@@ -134,18 +109,7 @@ def check_checkpoints(keys, kept_steps, state_text=None):
 
 
 def run_job(cmd, env, label):
-    """Runs the job, echoing its lines as they come; returns (returncode, output, seconds)."""
-    say(f"{label}: {' '.join(str(c) for c in cmd)}")
-    t0 = time.time()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, errors="replace")
-    out = []
-    for line in p.stdout:
-        out.append(line)
-        if not NOISE.search(line):
-            print(f"    {line}", end="", flush=True)
-    p.wait()
-    return p.returncode, "".join(out), time.time() - t0
+    return common.run_job(cmd, env, label, NOISE)
 
 
 def kept(saved_steps, max_to_keep):
