@@ -67,7 +67,7 @@ $(LIB): $(call obj,$(PRELOAD_SRC) $(LIGHT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PRELOAD_LDLIBS)
 
-$(S3LIB): $(call obj,$(S3_SRC) s3/s3_dso.c common/log.c common/sb.c)
+$(S3LIB): $(call obj,$(S3_SRC) s3/s3_dso.c common/log.c common/sb.c common/fs.c common/sha256.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(S3_LDLIBS)
 

@@ -14,7 +14,10 @@
 #define CFG_ERR_MAX 512
 
 enum cfg_addressing { CFG_ADDR_PATH, CFG_ADDR_VIRTUAL };
-enum cfg_cred_source { CFG_CRED_AUTO, CFG_CRED_ENV, CFG_CRED_FILE };
+enum cfg_cred_source {
+	CFG_CRED_AUTO, CFG_CRED_ENV, CFG_CRED_FILE, CFG_CRED_WEB_IDENTITY, CFG_CRED_RRSA,
+	CFG_CRED_IMDS
+};
 enum cfg_mode { CFG_READ, CFG_WRITE };
 enum cfg_prefetch { CFG_PREFETCH_OFF, CFG_PREFETCH_LISTING, CFG_PREFETCH_ALL };
 
@@ -23,9 +26,17 @@ typedef struct cfg_store {
 	char *endpoint;          /* "http[s]://host[:port]", no trailing slash, no path */
 	char *region;            /* default "us-east-1" */
 	enum cfg_addressing addressing; /* default: path for an IP or localhost, else virtual */
-	enum cfg_cred_source credentials; /* default auto: AWS_* env, OSS_* env, shared file */
+	/* default auto: AWS_* env, OSS_* env, web identity, RRSA, shared file, IMDS */
+	enum cfg_cred_source credentials;
 	char *credentials_file;  /* NULL: $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials */
 	char *profile;           /* NULL: $AWS_PROFILE or "default" */
+	char *sts_endpoint;      /* NULL: $AWS_ENDPOINT_URL_STS / $ALIBABA_CLOUD_STS_ENDPOINT or
+				  * the provider's public STS */
+	uint32_t refresh_before_ms; /* temporary credentials are renewed this long before they
+				     * expire; default 5 min */
+	uint32_t duration_ms;    /* the life asked of STS credentials; default 1 h, at least 15 min */
+	char *creds_cache;       /* [global] cache_dir, where every process of the node finds the
+				  * temporary credentials one of them got (copied at load) */
 	char *ca_bundle;         /* NULL: the system's CA store */
 	bool tls_verify;         /* default true; false is allowed (the s3 client warns) */
 	bool sign_payload;       /* payload_signing = signed|unsigned; default unsigned */

@@ -15,6 +15,8 @@ void cfg_free(cfg *c)
 		free(s->endpoint);
 		free(s->region);
 		free(s->credentials_file);
+		free(s->sts_endpoint);
+		free(s->creds_cache);
 		free(s->profile);
 		free(s->ca_bundle);
 	}

@@ -42,7 +42,8 @@ _Static_assert(sizeof(enum cfg_prefetch) == sizeof(int), "enum size");
 #define FIELD(type, f) .off = offsetof(type, f), .size = sizeof(((type *)0)->f)
 
 static const char *const addressing_names[] = { "path", "virtual", NULL };
-static const char *const cred_names[] = { "auto", "env", "file", NULL };
+static const char *const cred_names[] = { "auto", "env", "file", "web_identity", "rrsa",
+					   "imds", NULL };
 static const char *const signing_names[] = { "unsigned", "signed", NULL };
 static const char *const prefetch_names[] = { "off", "listing", "all", NULL };
 
@@ -63,6 +64,11 @@ static const struct key store_keys[] = {
 	  .choices = cred_names },
 	{ .name = "credentials_file", .type = V_PATH, FIELD(cfg_store, credentials_file) },
 	{ .name = "profile", .type = V_STRING, FIELD(cfg_store, profile) },
+	{ .name = "sts_endpoint", .type = V_ENDPOINT, FIELD(cfg_store, sts_endpoint) },
+	{ .name = "credentials_refresh", .type = V_DURATION,
+	  FIELD(cfg_store, refresh_before_ms) },
+	{ .name = "credentials_duration", .type = V_DURATION, FIELD(cfg_store, duration_ms),
+	  .min = 900 * 1000 },
 	{ .name = "ca_bundle", .type = V_PATH, FIELD(cfg_store, ca_bundle) },
 	{ .name = "tls_verify", .type = V_BOOL, FIELD(cfg_store, tls_verify) },
 	{ .name = "payload_signing", .type = V_CHOICE, FIELD(cfg_store, sign_payload),
@@ -345,6 +351,8 @@ int cfg_key_apply(enum cfg_section kind, int index, const struct cfg_target *t,
 void cfg_store_init(cfg_store *s)
 {
 	s->credentials = CFG_CRED_AUTO;
+	s->refresh_before_ms = 5 * 60 * 1000;
+	s->duration_ms = 60 * 60 * 1000;
 	s->tls_verify = true;
 	s->sign_payload = false;
 	s->connect_timeout_ms = 5 * 1000;

@@ -349,6 +349,11 @@ static void finish(struct parse *st)
 		fail(st, 0, "out of memory");
 		return;
 	}
+	for (size_t i = 0; i < c->nstores; i++)
+		if (!(c->stores[i].creds_cache = strdup(c->cache_dir))) {
+			fail(st, 0, "out of memory");
+			return;
+		}
 	char msg[CFG_MSG_MAX];
 	int line = 0;
 	if (cfg_check_routes(c, st->store_names, msg, sizeof msg, &line) < 0)

@@ -94,7 +94,7 @@ void s3_client_after_fork(s3_client *c)
 	 * send a TLS close_notify on the parent's connection, so they are dropped unclosed. */
 	c->npool = 0;
 	pthread_mutex_unlock(&c->pool_lock);
-	s3_creds_fork_release(c->creds);
+	s3_creds_after_fork(c->creds);
 }
 
 void s3_client_cred_source(s3_client *c, char *buf, size_t len)

@@ -1,12 +1,24 @@
-/* Credential sources for one store: the environment (AWS_* then OSS_*), an INI credentials
- * file (the AWS shared credentials file, or an env-style KEY=VALUE file such as a mounted
- * Kubernetes secret), chosen by the store's `credentials` setting. A file source is re-read
- * when it changes (checked at most once a second), because Kubernetes rotates mounted secrets.
- * Secrets are only ever copied into caller buffers; nothing here logs them. */
+/* Credential sources for one store, chosen by its `credentials` setting; auto tries them in
+ * this order: the environment (AWS_* then OSS_*), a web identity token (AWS_ROLE_ARN +
+ * AWS_WEB_IDENTITY_TOKEN_FILE: EKS IRSA, or MinIO's STS), an Alibaba RRSA token
+ * (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE), an INI credentials file (the
+ * AWS shared credentials file, or an env-style KEY=VALUE file such as a mounted Kubernetes
+ * secret), and the EC2 instance metadata service when AWS_EC2_METADATA_SERVICE_ENDPOINT is
+ * set (credentials = imds asks for it at 169.254.169.254 too).
+ *
+ * A file source is re-read when it changes (checked at most once a second), because
+ * Kubernetes rotates mounted secrets. Temporary credentials are renewed `credentials_refresh`
+ * before they expire (at most every 2 s) by the thread that finds them due, without the lock
+ * (the others keep the current keys meanwhile, or wait for the renewal once they expired); a
+ * failed renewal is logged and retried with backoff. The processes of a node share them
+ * through a 0600 file in CACHE_DIR/u<uid>/, renewed under its lock file, so a node calls STS
+ * once per renewal, not once per DataLoader worker. Secrets are only ever copied into caller
+ * buffers and that file; nothing here logs them. */
 #ifndef RWSPLIT_S3_CREDS_H
 #define RWSPLIT_S3_CREDS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config/cfg.h"
 
@@ -31,8 +43,13 @@ int s3_creds_get(s3_creds *c, s3_cred_values *out);
 void s3_creds_describe(s3_creds *c, char *buf, size_t len);
 
 /* Fork hooks: prepare takes the lock, so that no thread is loading the file at the fork;
- * release gives it back, in the parent and in the child. */
+ * release gives it back in the parent, after_fork in the child (which also forgets a renewal
+ * a parent thread had under way). */
 void s3_creds_fork_prepare(s3_creds *c);
 void s3_creds_fork_release(s3_creds *c);
+void s3_creds_after_fork(s3_creds *c);
+
+/* When the current temporary credentials expire (UTC seconds), or 0 for keys that do not. */
+time_t s3_creds_expiry(s3_creds *c);
 
 #endif

@@ -370,3 +370,70 @@ time_t s3_parse_http_date(const char *s)
 	tm.tm_year -= 1900;
 	return valid_tm(&tm) ? timegm(&tm) : -1;
 }
+
+/* The first element called name at most depth levels below n (breadth first is not needed:
+ * the documents are small and the names unique). */
+static xmlNodePtr find(xmlNodePtr n, const char *name, int depth)
+{
+	for (xmlNodePtr c = n ? n->children : NULL; c && depth > 0; c = c->next) {
+		if (is_element(c, name))
+			return c;
+		xmlNodePtr below = find(c, name, depth - 1);
+		if (below)
+			return below;
+	}
+	return NULL;
+}
+
+/* Copies the first child that exists of names[] into out; -1 when none does or it does not
+ * fit (a credential is never cut). */
+static int copy_one_of(const xmlNode *parent, const char *const *names, char *out, size_t cap)
+{
+	for (; *names; names++) {
+		char *t = text_of(child(parent, *names));
+		if (!t)
+			continue;
+		size_t n = strlen(t);
+		int rc = n > 0 && n < cap ? 0 : -1;
+		if (rc == 0)
+			memcpy(out, t, n + 1);
+		free(t);
+		return rc;
+	}
+	return -1;
+}
+
+int s3_xml_sts_credentials(const char *body, size_t len, s3_cred_values *v, time_t *expires,
+			   s3_error *err)
+{
+	static const char *const ids[] = { "AccessKeyId", NULL };
+	static const char *const secrets[] = { "SecretAccessKey", "AccessKeySecret", NULL };
+	static const char *const tokens[] = { "SessionToken", "SecurityToken", NULL };
+	memset(v, 0, sizeof *v);
+	xmlDocPtr doc = parse(body, len);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	int rc = -EIO;
+	xmlNodePtr e = is_element(root, "Error") ? root : root ? find(root, "Error", 1) : NULL;
+	xmlNodePtr cr = root && !e ? find(root, "Credentials", 2) : NULL;
+	if (e) {
+		if (err) {
+			copy_child(e, "Code", err->code, sizeof err->code);
+			copy_child(e, "Message", err->message, sizeof err->message);
+			if (copy_child(e, "RequestId", err->request_id, sizeof err->request_id) < 0)
+				copy_child(root, "RequestId", err->request_id, sizeof err->request_id);
+		}
+		rc = -EACCES;
+	} else if (cr) {
+		char when[64] = "";
+		if (copy_one_of(cr, ids, v->access_key, sizeof v->access_key) == 0 &&
+		    copy_one_of(cr, secrets, v->secret_key, sizeof v->secret_key) == 0 &&
+		    copy_one_of(cr, tokens, v->token, sizeof v->token) == 0 &&
+		    copy_child(cr, "Expiration", when, sizeof when) == 0 &&
+		    (*expires = s3_parse_iso8601(when)) > 0)
+			rc = 0;
+		else
+			memset(v, 0, sizeof *v);
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}

@@ -9,6 +9,7 @@
 
 #include "common/sb.h"
 #include "s3/s3.h"
+#include "s3/s3_creds.h"
 
 /* An <Error> document: fills err->code, message and request_id. Returns 0, or -EIO when body
  * is not an Error document. */
@@ -36,6 +37,16 @@ int s3_xml_etag_result(const char *body, size_t len, char *etag, s3_error *err);
 /* A <ListMultipartUploadsResult>: calls cb for each <Upload>'s Key, UploadId and Initiated. Returns 0,
  * the callback's non-zero value, or -EIO on bad XML. */
 int s3_xml_uploads(const char *body, size_t len, s3_upload_cb cb, void *arg);
+
+/* The answer of an STS call that hands out temporary credentials: AWS's (and MinIO's)
+ * AssumeRoleWithWebIdentityResponse (Result/Credentials: AccessKeyId, SecretAccessKey,
+ * SessionToken, Expiration) or Alibaba's AssumeRoleWithOIDCResponse (Credentials:
+ * AccessKeyId, AccessKeySecret, SecurityToken, Expiration). Fills v and *expires (UTC).
+ * Returns 0; -EACCES with err (may be NULL) filled for an error document
+ * (<ErrorResponse><Error> or <Error>: Code, Message, RequestId); -EIO for anything else, or a
+ * value too long for v. v is all zeros after a failure. */
+int s3_xml_sts_credentials(const char *body, size_t len, s3_cred_values *v, time_t *expires,
+			   s3_error *err);
 
 /* Appends the <CompleteMultipartUpload> request body for parts to out. */
 void s3_xml_complete_body(sb *out, const s3_part *parts, int nparts);

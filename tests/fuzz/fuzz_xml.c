@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s3_error err;
 	memset(&err, 0, sizeof err);
 	char buf[S3_UPLOAD_ID_MAX > 80 ? S3_UPLOAD_ID_MAX : 80];
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		s3_xml_error(body, len, &err);
 		break;
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2: {
 		int truncated = 0;
 		char *next = NULL;
-		s3_xml_list_page(body, len, data[0] % 6 == 2, on_entry, &n, &truncated, &next);
+		s3_xml_list_page(body, len, data[0] % 7 == 2, on_entry, &n, &truncated, &next);
 		free(next);
 		break;
 	}
@@ -44,8 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 4:
 		s3_xml_etag_result(body, len, buf, &err);
 		break;
-	default:
+	case 5:
 		s3_xml_uploads(body, len, on_upload, &n);
+		break;
+	default: {
+		s3_cred_values v;
+		time_t expires;
+		s3_xml_sts_credentials(body, len, &v, &expires, &err);
+	}
 	}
 	return 0;
 }

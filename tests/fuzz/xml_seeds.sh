@@ -14,6 +14,7 @@ for f in "$(dirname "$0")"/../unit/data/xml/*.xml; do
 	list*|billion*) sel='\001' ;;
 	initiate*) sel='\003' ;;
 	complete* | copy*) sel='\004' ;;
+	sts-*) sel='\006' ;;
 	*) sel='\001' ;;
 	esac
 	{ printf "$sel"; cat "$f"; } >"$out/$b"

@@ -116,9 +116,12 @@ class MinioServer:
     credentials, which is what "the server goes away and comes back" tests need.
     """
 
-    def __init__(self, port=None, access_key=None, secret_key=None, domain=None):
+    def __init__(self, port=None, access_key=None, secret_key=None, domain=None,
+                 extra_env=None):
         """domain: MINIO_DOMAIN, for virtual-host addressing (e.g. "localhost", which curl
-        resolves with every subdomain to loopback)."""
+        resolves with every subdomain to loopback). extra_env: more server variables (e.g.
+        MINIO_IDENTITY_OPENID_* for its STS)."""
+        self.extra_env = dict(extra_env or {})
         self._fixed_port = port is not None
         self.domain = domain
         self.port = port or free_port()
@@ -187,6 +190,7 @@ class MinioServer:
         })
         if self.domain:
             env["MINIO_DOMAIN"] = self.domain
+        env.update(self.extra_env)
         cmd = [
             str(MINIO_BIN), "server", "--quiet", "--anonymous",
             "--address", f"127.0.0.1:{self.port}",

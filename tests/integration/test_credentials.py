@@ -1,0 +1,202 @@
+"""Credentials pods use (issue 16), against real servers: a web identity token exchanged with
+MinIO's own STS (AssumeRoleWithWebIdentity) for temporary keys, MinIO trusting an OpenID
+issuer the test runs on loopback (tests/harness/oidc.py); renewal during a job, shared by the
+processes of the node through one file; a rotated token file; refused tokens as clear errors.
+
+Results are checked with the server's root keys through boto3.
+"""
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import proc
+from tests.harness.minio import MinioServer, random_bucket_name
+from tests.harness.oidc import Issuer
+from tests.harness.proc import expect_ok
+
+TIMEOUT = 120
+ROLE = "arn:aws:iam::123456789012:role/trainer"
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    with Issuer() as iss:
+        yield iss
+
+
+@pytest.fixture(scope="module")
+def sts(issuer):
+    """A MinIO whose STS trusts the issuer (policy from the token's "policy" claim)."""
+    server = MinioServer(extra_env=issuer.minio_env())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def setup(sts, issuer, build, tmp_path):
+    """A bucket with data/, a config with a read and a write route and no keys, a token file
+    and the environment of a pod with IRSA."""
+    build.require(build.lib)
+    boto = sts.boto3_client()
+    bucket = random_bucket_name("cr")
+    boto.create_bucket(Bucket=bucket)
+    files = {f"f{i}.bin": os.urandom(1000 + i) for i in range(6)}
+    for name, data in files.items():
+        boto.put_object(Bucket=bucket, Key=f"data/{name}", Body=data)
+    tag = secrets.token_hex(4)
+    cache = Path(f"/dev/shm/rwsplit-cr-{tag}")
+    token = tmp_path / "token"
+    token.write_text(issuer.token())
+
+    def config(read_opts=None, **store):
+        store.setdefault("sts_endpoint", sts.endpoint)
+        conf = tmp_path / f"rw-{secrets.token_hex(3)}.conf"
+        conf.write_text(f"[global]\ncache_dir = {cache}\nagent = false\n\n" + sts.config_text(
+            routes=[("read", f"/mnt/rwsplit-cr-{tag}/data", f"s3://{bucket}/data/",
+                     read_opts or {}),
+                    ("write", f"/mnt/rwsplit-cr-{tag}/out", f"s3://{bucket}/out/",
+                     {"spool": str(tmp_path / "spool")})], **store))
+        return conf
+
+    env = proc.preload_env(sts, build.lib, config(), "debug")
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "OSS_ACCESS_KEY_ID",
+              "OSS_ACCESS_KEY_SECRET"):
+        env.pop(k, None)
+    env.update({"AWS_ROLE_ARN": ROLE, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")})
+    ctx = type("Ctx", (), {})()
+    ctx.boto, ctx.bucket, ctx.files, ctx.token, ctx.env, ctx.config = \
+        boto, bucket, files, token, env, config
+    ctx.local, ctx.out = f"/mnt/rwsplit-cr-{tag}/data", f"/mnt/rwsplit-cr-{tag}/out"
+    ctx.cache = cache
+    try:
+        yield ctx
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        proc.kill_tree_agents(ctx.out)
+
+
+READ_WRITE = (
+    "import hashlib, sys, time\n"
+    "src, out, rounds, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])\n"
+    "for r in range(rounds):\n"
+    "    for i in range(6):\n"
+    "        data = open(f'{src}/f{i}.bin', 'rb').read()\n"
+    "        print(f'f{i}.bin', hashlib.sha256(data).hexdigest(), flush=True)\n"
+    "    open(f'{out}/round-{r}.txt', 'w').write(f'round {r}\\n')\n"
+    "    time.sleep(pause)\n")
+
+
+def run_job(ctx, conf, rounds=1, pause=0.0, env=None):
+    e = dict(ctx.env, RWSPLIT_CONFIG=str(conf), **(env or {}))
+    return proc.run([sys.executable, "-c", READ_WRITE, ctx.local, ctx.out, rounds, pause], e,
+                    TIMEOUT)
+
+
+def check_reads(ctx, res):
+    import hashlib
+    want = {f"{n} {hashlib.sha256(d).hexdigest()}" for n, d in ctx.files.items()}
+    got = set(res.stdout.decode().split("\n")) - {""}
+    assert got == want, res.describe()
+
+
+def out_keys(ctx):
+    r = ctx.boto.list_objects_v2(Bucket=ctx.bucket, Prefix="out/")
+    return {o["Key"]: ctx.boto.get_object(Bucket=ctx.bucket, Key=o["Key"])["Body"].read()
+            for o in r.get("Contents", [])}
+
+
+def test_web_identity_job_reads_and_writes(setup):
+    """No keys anywhere: the process and its tree agent exchange the token for temporary
+    keys at MinIO's STS; reads come back whole and the written file lands in the bucket."""
+    res = expect_ok(run_job(setup, setup.config()))
+    check_reads(setup, res)
+    assert out_keys(setup) == {"out/round-0.txt": b"round 0\n"}
+    log = res.stderr.decode(errors="replace")
+    assert "credentials (web identity " + ROLE in log, res.describe()
+
+
+def test_renewed_during_a_job_and_shared_by_processes(setup):
+    """credentials_refresh just under the keys' 900 s life: they are renewed every few
+    seconds while three processes read and write for ~10 s. The renewals come from the STS
+    about once per period for the whole node, the other processes take them from the shared
+    file; no request fails."""
+    # listing_ttl 1 s: every round lists the directory again, a signed request
+    conf = setup.config(read_opts={"listing_ttl": "1s"}, credentials_refresh="896s",
+                        credentials_duration="15m")
+    env = dict(setup.env, RWSPLIT_CONFIG=str(conf))
+    procs = [subprocess.Popen([sys.executable, "-c", READ_WRITE, setup.local, setup.out, "10",
+                               "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err.decode(errors="replace")[-3000:]
+    logs = "".join(err.decode(errors="replace") for _, err in outs)
+    fresh = len(re.findall(r"credentials \(web identity [^)]*\): new ones from the service",
+                           logs))
+    shared = len(re.findall(r"credentials \(web identity [^)]*\): taken from the node's "
+                            r"shared file", logs))
+    renewed = len(re.findall(r"credentials \(web identity [^)]*\) renewed", logs))
+    assert renewed >= 3, logs[-4000:]
+    assert shared >= 1, logs[-4000:]
+    # ~10 s of job at a renewal every 4 s: one process asks, the others read its answer.
+    assert fresh <= 8, (fresh, shared, renewed)
+    assert not re.search(r"^rwsplit\[\d+\] (error|warn)", logs, re.MULTILINE), logs[-4000:]
+    assert set(out_keys(setup)) == {f"out/round-{r}.txt" for r in range(10)}
+
+
+def shared_files(cache):
+    return list(Path(cache).glob("u*/creds-*[!k]"))
+
+
+def test_rotated_token_file_is_read_again(setup, issuer):
+    """The kubelet rewrites the token file: renewals read it again. The first token expires
+    after the first job; renewals after that can only have used the second, and the node's
+    shared file shows one made after it was written, with no warning in the job."""
+    setup.token.write_text(issuer.token(lifetime=5))
+    conf = setup.config(read_opts={"listing_ttl": "1s"}, credentials_refresh="897s",
+                        credentials_duration="15m")
+    expect_ok(run_job(setup, conf))
+    time.sleep(6)  # the first token has expired
+    rotated = time.time()
+    setup.token.write_text(issuer.token(subject="trainer-2"))
+    res = expect_ok(run_job(setup, conf, rounds=2, pause=3.5))
+    check_reads(setup, res)
+    [shared] = shared_files(setup.cache)
+    fetched = int(shared.read_text().split("\n")[1])
+    assert fetched >= int(rotated), (fetched, rotated)
+    assert oct(shared.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("case", ["wrong-audience", "expired", "garbage", "missing-file"])
+def test_refused_token_is_a_clear_error(setup, issuer, case):
+    """A token the STS refuses: the read fails (EACCES, the job sees it) and the log names
+    the call and the STS's error code; nothing is written to the bucket."""
+    if case == "wrong-audience":
+        setup.token.write_text(issuer.token(audience="someone-else"))
+    elif case == "expired":
+        setup.token.write_text(issuer.token(lifetime=-60))
+    elif case == "garbage":
+        setup.token.write_text("not.a.jwt")
+    else:
+        setup.token.unlink()
+    res = run_job(setup, setup.config())
+    assert res.returncode != 0, res.describe()
+    log = res.stderr.decode(errors="replace")
+    if case == "missing-file":
+        assert re.search(r"token file \S+: No such file or directory", log), res.describe()
+    else:
+        assert re.search(r"AssumeRoleWithWebIdentity refused \(HTTP 400, \w+", log), \
+            res.describe()
+    assert out_keys(setup) == {}
