@@ -28,6 +28,8 @@ install_debs $DEB_PKGS
 # Toxiproxy (tests/harness/toxiproxy.py: network faults and store latency in front of MinIO,
 # for the fault tests and bench/). go install names its binary `server`.
 TOXIPROXY_MOD="github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0"
+# AWS's mock of the EC2 instance metadata service, for the IMDS credential tests.
+EC2_MOCK_MOD="github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@v1.13.0"
 
 go_tool() { # name module [binary go install makes]
 	local name=$1 mod=$2 built=${3:-$1} stamp="$tools/bin/.$1.version"
@@ -44,6 +46,7 @@ go_tool() { # name module [binary go install makes]
 go_tool minio "$MINIO_MOD"
 go_tool mc "$MC_MOD"
 go_tool toxiproxy-server "$TOXIPROXY_MOD" server
+go_tool ec2-metadata-mock "$EC2_MOCK_MOD"
 
 venv="$tools/venv"
 reqs=("$top/tests/requirements.txt" "$top/examples/tf-mnist/requirements.txt"

@@ -200,3 +200,70 @@ def test_refused_token_is_a_clear_error(setup, issuer, case):
         assert re.search(r"AssumeRoleWithWebIdentity refused \(HTTP 400, \w+", log), \
             res.describe()
     assert out_keys(setup) == {}
+
+
+# -- the EC2 instance metadata service (AWS's amazon-ec2-metadata-mock, IMDSv2 only) --------
+
+EC2_MOCK = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "ec2-metadata-mock"
+
+
+@pytest.fixture
+def imds(sts, tmp_path):
+    """The mock on a free loopback port, IMDSv2 only, handing out the server's root keys
+    (the mock's own are not valid anywhere) with an expiry an hour away."""
+    import json
+    from tests.harness.minio import free_port
+    port = free_port()
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    cfg = tmp_path / "aemm.json"
+    cfg.write_text(json.dumps({"metadata": {"values": {
+        "iam-security-credentials-role": "trainer-node",
+        "iam-security-credentials": {
+            "Code": "Success", "LastUpdated": "2026-12-03T00:00:00Z", "Type": "AWS-HMAC",
+            "AccessKeyId": sts.access_key, "SecretAccessKey": sts.secret_key, "Token": "",
+            "Expiration": expires}}}}))
+    p = subprocess.Popen([str(EC2_MOCK), "-n", "127.0.0.1", "-p", str(port), "-I", "-c",
+                          str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         cwd=tmp_path, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+    for _ in range(100):
+        try:
+            req = urllib.request.Request(url + "/latest/api/token", method="PUT", headers={
+                "X-aws-ec2-metadata-token-ttl-seconds": "60"})
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        p.kill()
+        raise AssertionError(f"ec2-metadata-mock did not start: {p.stderr.read()[-2000:]}")
+    try:
+        yield url
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("how", ["auto", "imds"])
+def test_instance_metadata_credentials(setup, imds, how):
+    """No keys, no token: the credentials come from the instance metadata service (IMDSv2:
+    a PUT for the session token, the role, then its keys), found by the auto chain when
+    AWS_EC2_METADATA_SERVICE_ENDPOINT names it, or asked for with credentials = imds."""
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds, "AWS_ROLE_ARN": "",
+           "AWS_WEB_IDENTITY_TOKEN_FILE": ""}
+    conf = setup.config(**({"credentials": "imds"} if how == "imds" else {}))
+    res = expect_ok(run_job(setup, conf, env=env))
+    check_reads(setup, res)
+    assert out_keys(setup) == {"out/round-0.txt": b"round 0\n"}
+    assert f"credentials (instance metadata {imds})" in res.stderr.decode(errors="replace")
+
+
+def test_instance_metadata_down_is_a_clear_error(setup):
+    from tests.harness.minio import free_port
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+           "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": ""}
+    res = run_job(setup, setup.config(credentials="imds"), env=env)
+    assert res.returncode != 0
+    assert re.search(r"instance metadata http://127\.0\.0\.1:\d+: .*(refused|connect)",
+                     res.stderr.decode(errors="replace"), re.IGNORECASE), res.describe()
