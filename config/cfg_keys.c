@@ -314,8 +314,12 @@ int cfg_key_apply(enum cfg_section kind, int index, const struct cfg_target *t,
 			return -1;
 		}
 		if (ms < k->min) {
-			snprintf(msg, msglen, "%s: \"%s\" is out of range (must be more than 0)",
-				 k->name, value);
+			if (k->min <= 1)
+				snprintf(msg, msglen, "%s: \"%s\" is out of range (must be more than 0)",
+					 k->name, value);
+			else
+				snprintf(msg, msglen, "%s: \"%s\" is out of range (at least %llums)",
+					 k->name, value, (unsigned long long)k->min);
 			return -1;
 		}
 		if (k->max && ms > k->max) {

@@ -394,12 +394,16 @@ static const struct {
 	{ "bad addressing", S "addressing = host\n", 3,
 	  "addressing: bad value \"host\" (use path or virtual)" },
 	{ "bad credentials", S "credentials = vault\n", 3,
-	  "credentials: bad value \"vault\" (use auto, env or file)" },
+	  "credentials: bad value \"vault\" (use auto, env, file, web_identity, rrsa or imds)" },
 	{ "bad payload signing", S "payload_signing = yes\n", 3,
 	  "payload_signing: bad value \"yes\" (use unsigned or signed)" },
 	{ "bad prefetch", S R "prefetch = some\n", 5,
 	  "prefetch: bad value \"some\" (use off, listing or all)" },
 	/* integers */
+	{ "short credentials", S "credentials_duration = 10m\n", 3,
+	  "credentials_duration: \"10m\" is out of range (at least 900000ms)" },
+	{ "sts endpoint with a path", S "sts_endpoint = https://sts.example.com/x\n", 3,
+	  "sts_endpoint:" },
 	{ "zero attempts", S "max_attempts = 0\n", 3,
 	  "max_attempts: bad value \"0\" (use an integer of at least 1)" },
 	{ "negative attempts", S "max_attempts = -1\n", 3, "max_attempts: bad value \"-1\"" },
@@ -656,6 +660,10 @@ START_TEST(test_store_defaults)
 	ck_assert_uint_eq(s->stall_timeout_ms, 30000);
 	ck_assert_uint_eq(s->retry_time_ms, 60000);
 	ck_assert_uint_eq(s->max_attempts, 10);
+	ck_assert_ptr_null(s->sts_endpoint);
+	ck_assert_uint_eq(s->refresh_before_ms, 5 * 60 * 1000);
+	ck_assert_uint_eq(s->duration_ms, 60 * 60 * 1000);
+	ck_assert_str_eq(s->creds_cache, "/dev/shm/rwsplit");
 	ck_assert_int_eq(s->line, 1);
 	ck_assert_ptr_eq(cfg_find_store(c, ""), s);
 	ck_assert_ptr_null(cfg_find_store(c, "x"));
