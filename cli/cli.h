@@ -38,5 +38,6 @@ int cmd_ls(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_prefill(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "uploader/up.h"
 #include "uploader/up_engine.h"
 #include "uploader/up_wire.h"
 
@@ -28,24 +29,8 @@ static const char recover_usage[] =
 /* Asks a running agent to drain. Returns files left, or -1 when there is no agent. */
 static long drain_agent(const cfg_route *r)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	struct sockaddr_un a;
-	socklen_t len = up_socket_addr(r, &a);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || !fs_peer_is_us(fd)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	char msg[sizeof(up_req) + 1] = { 0 };
-	up_req q = { .op = UP_DRAIN, .timeout_ms = r->drain_timeout_ms };
-	memcpy(msg, &q, sizeof q);
 	up_reply rep;
-	long left = -1;
-	if (send(fd, msg, sizeof msg, MSG_NOSIGNAL) == (ssize_t)sizeof msg &&
-	    recv(fd, &rep, sizeof rep, 0) == (ssize_t)sizeof rep)
-		left = (long)rep.pending;
-	close(fd);
-	return left;
+	return up_query(r, UP_DRAIN, r->drain_timeout_ms, &rep) == 0 ? (long)rep.pending : -1;
 }
 
 int cmd_recover(int argc, char **argv)

@@ -19,6 +19,7 @@ static const char usage[] =
 	"  ls [-c CONFIG] [-s STORE] [-R] URL|PATH list objects like ls -l\n"
 	"  recover [-c CONFIG]                    upload what no agent did (after a restart)\n"
 	"  prefill [-c CONFIG] [-j N] ROUTE|PATH... fill the cache before a job starts\n"
+	"  stats [-c CONFIG] [--json|--prometheus] [--watch] the node's counters per route\n"
 	"  agent [-c CONFIG] --socket PATH        the fetch agent (the library starts it)\n"
 	"\n"
 	"Run 'rwsplit COMMAND --help' for a command's options.\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
 		return cmd_ls(argc - 1, argv + 1);
 	if (strcmp(cmd, "recover") == 0)
 		return cmd_recover(argc - 1, argv + 1);
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_stats(argc - 1, argv + 1);
 	if (strcmp(cmd, "prefill") == 0)
 		return cmd_prefill(argc - 1, argv + 1);
 	if (strcmp(cmd, "agent") == 0)

@@ -109,10 +109,42 @@ void rd_file_release(rd_file *f);
  * and from the cache, GETs, LISTs, prefetch hits, evictions. */
 void rd_exit_summary(void);
 
-typedef struct rd_stats {
-	uint64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists, prefetched,
-		prefetch_hits, evictions;
-} rd_stats;
-void rd_get_stats(rd_stats *out);
+/* The reader's counters, one X(name, kind, help) each: kind 0 counts up, 1 is a level (a
+ * gauge). Each is counted in this process (the exit summary) and in its route's counters
+ * file, CACHE_DIR/u<uid>/<route id>/counters, which every process of the node shares
+ * (rwsplit stats, the metrics). The order is the file's layout: append only. */
+#define RD_COUNTERS(X) \
+	X(opens, 0, "files opened") \
+	X(cache_hits, 0, "files opened from the cache, no GET") \
+	X(bytes_store, 0, "bytes downloaded from the store") \
+	X(bytes_cache, 0, "bytes of the files opened from the cache") \
+	X(gets, 0, "GET requests") \
+	X(lists, 0, "LIST requests") \
+	X(prefetched, 0, "objects fetched ahead of their first open") \
+	X(prefetch_hits, 0, "opens of objects fetched ahead") \
+	X(evictions, 0, "objects or chunks evicted from the cache") \
+	X(get_failures, 0, "GETs that failed") \
+	X(gets_in_flight, 1, "GET requests running now") \
+	X(bytes_in_flight, 1, "bytes asked by the GETs running now")
+
+enum rd_counter {
+#define RD_COUNTER_ENUM(name, kind, help) RD_C_##name,
+	RD_COUNTERS(RD_COUNTER_ENUM)
+#undef RD_COUNTER_ENUM
+	RD_NCOUNTERS
+};
+
+/* The name, kind (0 counter, 1 gauge) and help text of counter c (static strings). */
+const char *rd_counter_name(enum rd_counter c);
+int rd_counter_kind(enum rd_counter c);
+const char *rd_counter_help(enum rd_counter c);
+
+/* This process's counters. */
+void rd_get_stats(uint64_t out[RD_NCOUNTERS]);
+
+/* The node's counters of read route r (from its counters file) and the bytes its cache
+ * holds (-1 when no process has measured them yet). Returns 0, or -ENOENT when the route's
+ * cache does not exist yet. Reads only; makes nothing. */
+int rd_route_counters(const cfg_route *r, uint64_t out[RD_NCOUNTERS], int64_t *cache_bytes);
 
 #endif

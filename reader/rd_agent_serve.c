@@ -14,7 +14,9 @@ int rd_agent_serve_init(cfg *c)
 	c->agent = false;
 	for (size_t i = 0; i < c->nroutes; i++)
 		c->routes[i].prefetch = CFG_PREFETCH_OFF;
-	return rd_init(c);
+	int rc = rd_init(c);
+	rd.agent_side = 1;
+	return rc;
 }
 
 s3_client *rd_agent_serve_client(const char *store, int *rc, char *why, size_t whylen)

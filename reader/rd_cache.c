@@ -171,9 +171,9 @@ int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct
 		if (agent_fetched) {
 			*fetched = 1;
 			/* As download() counts: an empty object needs no GET. */
-			atomic_fetch_add(&rd.stats.gets, st->st_size > 0);
-			atomic_fetch_add(&rd.stats.bytes_store, got);
-			atomic_fetch_add(&rd.stats.evictions, evicted);
+			rd_count(rr, RD_C_gets, st->st_size > 0);
+			rd_count(rr, RD_C_bytes_store, (int64_t)got);
+			rd_count(rr, RD_C_evictions, (int64_t)evicted);
 		}
 		if (rc < 0)
 			goto failed;
@@ -352,7 +352,7 @@ static void evict(rd_route *rr)
 		total -= all[i].bytes;
 	}
 	free(all);
-	atomic_fetch_add(&rd.stats.evictions, evicted);
+	rd_count(rr, RD_C_evictions, (int64_t)evicted);
 	rd_evicted_by_thread += evicted;
 	/* What other threads added while we scanned is not in total: keep it. */
 	pthread_mutex_lock(&rr->lock);
@@ -402,4 +402,20 @@ void rd_cache_added(rd_route *rr, uint64_t size)
 	 * earlier version, or processes without the shared count, may have left objects). */
 	if ((over || !known) && !busy)
 		evict(rr);
+}
+
+int64_t rd_cache_usage(const rd_route *rr)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/usage", rr->root);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -1;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct rd_usage u;
+	ssize_t got = pread(fd, &u, sizeof u, 0);
+	close(fd);
+	return got == (ssize_t)sizeof u && atomic_load(&u.valid) ? (int64_t)atomic_load(&u.bytes)
+								 : -1;
 }

@@ -186,7 +186,7 @@ int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd
 	int rc = rd_key(rr, rest, key, sizeof key);
 	if (rc < 0)
 		return rc;
-	atomic_fetch_add(&rd.stats.opens, 1);
+	rd_count(rr, RD_C_opens, 1);
 	int fetched = 0, fd = -ESTALE;
 	for (int attempt = 0; fd == -ESTALE; attempt++) {
 		struct timespec began;
@@ -211,10 +211,10 @@ int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd
 	if (fd < 0 || *lazy || (uint64_t)st->st_size > r->whole_max)
 		return fd;
 	if (!fetched) {
-		atomic_fetch_add(&rd.stats.cache_hits, 1);
-		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
+		rd_count(rr, RD_C_cache_hits, 1);
+		rd_count(rr, RD_C_bytes_cache, (int64_t)st->st_size);
 		if (rd_prefetch_claim_hit(key))
-			atomic_fetch_add(&rd.stats.prefetch_hits, 1);
+			rd_count(rr, RD_C_prefetch_hits, 1);
 	}
 	/* The access time orders eviction (tmpfs' relatime would not keep it current). */
 	const struct timespec touch[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
@@ -224,33 +224,20 @@ int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd
 	return fd;
 }
 
-void rd_get_stats(rd_stats *out)
-{
-	out->opens = atomic_load(&rd.stats.opens);
-	out->cache_hits = atomic_load(&rd.stats.cache_hits);
-	out->bytes_store = atomic_load(&rd.stats.bytes_store);
-	out->bytes_cache = atomic_load(&rd.stats.bytes_cache);
-	out->gets = atomic_load(&rd.stats.gets);
-	out->lists = atomic_load(&rd.stats.lists);
-	out->prefetched = atomic_load(&rd.stats.prefetched);
-	out->prefetch_hits = atomic_load(&rd.stats.prefetch_hits);
-	out->evictions = atomic_load(&rd.stats.evictions);
-}
-
 void rd_exit_summary(void)
 {
-	rd_stats s;
-	rd_get_stats(&s);
-	if (!s.opens && !s.lists && !s.gets)
+	uint64_t v[RD_NCOUNTERS];
+	rd_get_stats(v);
+	if (!v[RD_C_opens] && !v[RD_C_lists] && !v[RD_C_gets])
 		return;
 	log_info("read summary: %llu files opened (%llu from cache), %llu bytes from the store, "
 		 "%llu bytes from cache, %llu GETs, %llu LISTs, %llu prefetched, "
 		 "%llu prefetch hits, %llu evictions",
-		 (unsigned long long)s.opens, (unsigned long long)s.cache_hits,
-		 (unsigned long long)s.bytes_store, (unsigned long long)s.bytes_cache,
-		 (unsigned long long)s.gets, (unsigned long long)s.lists,
-		 (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_hits,
-		 (unsigned long long)s.evictions);
+		 (unsigned long long)v[RD_C_opens], (unsigned long long)v[RD_C_cache_hits],
+		 (unsigned long long)v[RD_C_bytes_store], (unsigned long long)v[RD_C_bytes_cache],
+		 (unsigned long long)v[RD_C_gets], (unsigned long long)v[RD_C_lists],
+		 (unsigned long long)v[RD_C_prefetched], (unsigned long long)v[RD_C_prefetch_hits],
+		 (unsigned long long)v[RD_C_evictions]);
 }
 
 /* fork: every lock is taken in prepare so the child never inherits one held by a thread

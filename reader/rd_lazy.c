@@ -256,7 +256,7 @@ static void evict_chunks(rd_file *f)
 			return;
 		off_t off = (off_t)victim * CHUNK;
 		fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, CHUNK);
-		atomic_fetch_add(&rd.stats.evictions, 1);
+		rd_count(f->rr, RD_C_evictions, 1);
 		atomic_store(&f->map->state[victim], 0);
 		wake_all(f->map);
 	}
@@ -575,8 +575,8 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
 	int fd = open(f->final, O_RDONLY | keep);
 	if (fd >= 0) { /* filled earlier: an ordinary complete file */
 		file_unref(f);
-		atomic_fetch_add(&rd.stats.cache_hits, 1);
-		atomic_fetch_add(&rd.stats.bytes_cache, (uint64_t)st->st_size);
+		rd_count(rr, RD_C_cache_hits, 1);
+		rd_count(rr, RD_C_bytes_cache, (int64_t)st->st_size);
 		return fd;
 	}
 	fill_paths p = { .part = "" };

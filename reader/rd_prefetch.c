@@ -143,7 +143,7 @@ static void prefetch_run(void *arg)
 		ok = rd_shadow_lstat(j->rr, j->rest, &j->st) == 0 && S_ISREG(j->st.st_mode);
 	int fetched = 0;
 	if (ok && rd_fetch_whole(j->rr, key, j->etag, &j->st, -1, &fetched) == 0 && fetched) {
-		atomic_fetch_add(&rd.stats.prefetched, 1);
+		rd_count(j->rr, RD_C_prefetched, 1);
 		remember_prefetched(key);
 	}
 	atomic_fetch_sub(&inflight_bytes, j->bytes);

@@ -51,6 +51,8 @@ typedef struct rd_route {
 	int prepared;
 	int all_started;
 	struct rd_usage *usage;  /* root/usage mapped: the cache's size, shared (rd_cache.c) */
+	_Atomic(struct rd_counter_file *) counters; /* root/counters mapped (rd_counters.c) */
+	atomic_int counters_tried;
 	int usage_tried;
 } rd_route;
 
@@ -59,10 +61,8 @@ typedef struct rd_state {
 	rd_route *routes;        /* parallel to cfg->routes; only read routes are used */
 	atomic_int user_dir;     /* RD_UNCHECKED, 0 or -errno: see rd_user_dir */
 	char user_path[PATH_MAX - 64]; /* CACHE_DIR/u<euid>: this user's part of the cache */
-	struct {
-		atomic_uint_fast64_t opens, cache_hits, bytes_store, bytes_cache, gets, lists,
-			prefetched, prefetch_hits, evictions;
-	} stats;
+	atomic_uint_fast64_t stats[RD_NCOUNTERS]; /* this process's; see rd_count */
+	int agent_side;          /* the fetch agent: its work is counted by the asking process */
 } rd_state;
 
 extern rd_state rd;
@@ -178,6 +178,14 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
  * caller through rr->lock) or NULL. */
 rd_listed *rd_listed_find(rd_route *rr, const char *dir);
 int rd_listed_load_order(rd_route *rr, rd_listed *l);
+/* The bytes rr's cache holds as the last process to measure it left them, or -1 (no file,
+ * or never measured). Reads only. */
+int64_t rd_cache_usage(const rd_route *rr);
+
+/* Adds n (negative for a gauge going down) to counter c, in this process and in rr's shared
+ * counters file (mapped on first use; counting goes on in the process when it cannot be). */
+void rd_count(rd_route *rr, enum rd_counter c, int64_t n);
+
 /* Whether name (len bytes) can be one path component of the shadow tree: not empty, not "."
  * or "..", no '/', at most NAME_MAX. Keys with another segment are not shown. */
 int rd_usable_name(const char *name, size_t len);

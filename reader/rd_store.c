@@ -28,7 +28,9 @@ int rd_store_get(rd_route *rr, const char *key, const char *etag, uint64_t off, 
 	if (!info)
 		info = &unused;
 	*got = 0;
-	atomic_fetch_add(&rd.stats.gets, 1);
+	rd_count(rr, RD_C_gets, 1);
+	rd_count(rr, RD_C_gets_in_flight, 1);
+	rd_count(rr, RD_C_bytes_in_flight, (int64_t)len);
 	int rc = rd_agent_get(r->store, r->bucket, key, etag, off, len, fd, fd_off, got, info, why,
 			      whylen);
 	if (rc == RD_AGENT_NONE) {
@@ -41,7 +43,11 @@ int rd_store_get(rd_route *rr, const char *key, const char *etag, uint64_t off, 
 				s3_dl()->error_str(&err, why, whylen);
 		}
 	}
-	atomic_fetch_add(&rd.stats.bytes_store, *got);
+	rd_count(rr, RD_C_bytes_store, (int64_t)*got);
+	rd_count(rr, RD_C_gets_in_flight, -1);
+	rd_count(rr, RD_C_bytes_in_flight, -(int64_t)len);
+	if (rc < 0 && rc != -ECANCELED)
+		rd_count(rr, RD_C_get_failures, 1);
 	return rc;
 }
 
@@ -49,7 +55,7 @@ int rd_store_list(rd_route *rr, const char *prefix, const char *delimiter, s3_li
 		  void (*restart)(void *arg), void *arg, char *why, size_t whylen)
 {
 	const cfg_route *r = rr->cfg;
-	atomic_fetch_add(&rd.stats.lists, 1);
+	rd_count(rr, RD_C_lists, 1);
 	int rc = rd_agent_list(r->store, r->bucket, prefix, delimiter, 0, cb, arg, why, whylen);
 	if (rc == RD_AGENT_LOST && restart) {
 		restart(arg);

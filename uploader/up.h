@@ -59,6 +59,12 @@ int up_sync(const cfg_route *r, const char *rest);
  * NULL when none does. */
 const cfg_route *up_route_of_path(const char *abs, const char **rest);
 
+/* One request to r's running agent, never starting one: -ECONNREFUSED or -ENOENT when there
+ * is none, -EPERM when its socket is another user's. Returns 0 with rep filled (rep->rc is
+ * the agent's answer) or -errno. For the rwsplit command (stats, recover). */
+struct up_reply;
+int up_query(const cfg_route *r, uint32_t op, uint32_t timeout_ms, struct up_reply *rep);
+
 /* Normal exit: waits (up to each route's drain_timeout) until every file closed in the
  * trees this process used is in the store, and logs the write summary. */
 void up_drain(void);

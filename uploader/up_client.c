@@ -307,6 +307,16 @@ int up_attach(const cfg_route *r)
 	return rc;
 }
 
+int up_query(const cfg_route *r, uint32_t op, uint32_t timeout_ms, up_reply *rep)
+{
+	int fd = connect_agent(r);
+	if (fd < 0)
+		return fd;
+	int rc = exchange(fd, op, timeout_ms, "", rep);
+	close(fd);
+	return rc;
+}
+
 /* A request of its own connection. */
 static int request(const cfg_route *r, uint32_t op, uint32_t timeout_ms, const char *rest,
 		   up_reply *rep)

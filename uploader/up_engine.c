@@ -499,6 +499,7 @@ static void worker(void *arg)
 
 /* Paths dirty since before seq that a drain waits for, and those that failed. */
 static void count_left(up_engine *e, uint64_t seq, uint64_t *pending, uint64_t *failed)
+	REQUIRES(e->lock)
 {
 	*pending = *failed = 0;
 	for (up_item *it = e->items; it; it = it->hh.next) {
@@ -597,6 +598,10 @@ static void serve_conn(void *arg)
 			rep.rc = sync_now(e, rel, rep.why, sizeof rep.why);
 		} else if (q.op == UP_DRAIN) {
 			drain(e, q.timeout_ms, &rep);
+		} else if (q.op == UP_STATS) {
+			lock_take(&e->lock);
+			count_left(e, UINT64_MAX, &rep.pending, &rep.failed);
+			lock_give(&e->lock);
 		} else if (q.op != UP_ATTACH) {
 			break;
 		}

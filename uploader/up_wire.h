@@ -25,6 +25,7 @@ enum up_op {
 	UP_FETCH = 2,  /* download the object behind the placeholder at path */
 	UP_SYNC = 3,   /* upload path now (fsync) */
 	UP_DRAIN = 4,  /* wait until every closed file of the tree is in the store */
+	UP_STATS = 5,  /* the totals, and what is pending and failed now (changes nothing) */
 };
 
 typedef struct up_req {

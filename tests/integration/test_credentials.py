@@ -117,14 +117,22 @@ def out_keys(ctx):
             for o in r.get("Contents", [])}
 
 
-def test_web_identity_job_reads_and_writes(setup):
+def test_web_identity_job_reads_and_writes(setup, build):
     """No keys anywhere: the process and its tree agent exchange the token for temporary
     keys at MinIO's STS; reads come back whole and the written file lands in the bucket."""
-    res = expect_ok(run_job(setup, setup.config()))
+    conf = setup.config()
+    res = expect_ok(run_job(setup, conf))
     check_reads(setup, res)
     assert out_keys(setup) == {"out/round-0.txt": b"round 0\n"}
     log = res.stderr.decode(errors="replace")
     assert "credentials (web identity " + ROLE in log, res.describe()
+    # rwsplit stats reports when the node's temporary credentials expire (1 h asked).
+    from prometheus_client.parser import text_string_to_metric_families
+    st = expect_ok(proc.run([build.rwsplit, "stats", "-c", conf, "--prometheus"],
+                            setup.env, TIMEOUT))
+    [left] = [s.value for f in text_string_to_metric_families(st.stdout.decode())
+              for s in f.samples if s.name == "rwsplit_credentials_expiry_seconds"]
+    assert 3000 < left <= 3600, left
 
 
 def test_renewed_during_a_job_and_shared_by_processes(setup):

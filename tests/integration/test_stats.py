@@ -1,0 +1,134 @@
+"""rwsplit stats (issue 16): the node's counters per route, summed over every process that
+used the route (a counters file per read route's cache), the write routes' agents' uploads,
+as a table, JSON and Prometheus text; the Prometheus text is read with prometheus_client's
+own parser, and the counters must move as jobs read and write.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import proc
+from tests.harness.minio import random_bucket_name
+from tests.harness.proc import expect_ok
+
+TIMEOUT = 120
+FILES = {f"d{i % 2}/f{i:02d}.bin": 5000 + 17 * i for i in range(12)}
+
+
+@pytest.fixture
+def setup(minio, mc, build, tmp_path):
+    build.require(build.lib)
+    bucket = random_bucket_name("st")
+    mc.mb(bucket)
+    root = tmp_path / "data"
+    for rel, size in FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(os.urandom(size))
+    mc.run("cp", "--recursive", "--quiet", f"{root}/", mc.target(f"{bucket}/data/"))
+    tag = secrets.token_hex(4)
+    cache = Path(f"/dev/shm/rwsplit-st-{tag}")
+    local, out = f"/mnt/rwsplit-st-{tag}/data", f"/mnt/rwsplit-st-{tag}/out"
+    conf = tmp_path / "rw.conf"
+    conf.write_text(f"[global]\ncache_dir = {cache}\n\n" + minio.config_text(routes=[
+        ("read", local, f"s3://{bucket}/data/", {"prefetch": "off"}),
+        ("write", out, f"s3://{bucket}/out/", {"spool": str(tmp_path / "spool")})]))
+    ctx = type("Ctx", (), {})()
+    ctx.conf, ctx.local, ctx.out, ctx.cache = conf, local, out, cache
+    ctx.env = proc.preload_env(minio, build.lib, conf, "info")
+    ctx.stats = lambda *a: expect_ok(proc.run([build.rwsplit, "stats", "-c", conf, *a],
+                                              minio.child_env(), TIMEOUT))
+    try:
+        yield ctx
+    finally:
+        proc.kill_tree_agents(out)
+        for pid in proc.fetch_agents(cache):
+            os.kill(pid, 9)
+        shutil.rmtree(cache, ignore_errors=True)
+        mc.rm(f"{bucket}", recursive=True)
+
+
+JOB = ("import os, sys\n"
+       "src, out, tag = sys.argv[1:4]\n"
+       "for d, _, names in os.walk(src):\n"
+       "    for n in names:\n"
+       "        open(os.path.join(d, n), 'rb').read()\n"
+       "for i in range(3):\n"
+       "    open(f'{out}/{tag}-{i}.txt', 'w').write('x' * (i + 1))\n")
+
+
+def job(ctx, tag):
+    expect_ok(proc.run([sys.executable, "-c", JOB, ctx.local, ctx.out, tag], ctx.env, TIMEOUT))
+
+
+def metrics(text):
+    """{(name, route): value} of every sample (prometheus_client's parser)."""
+    got = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            got[(s.name, s.labels.get("route"))] = s.value
+    return got
+
+
+def test_counters_move_as_jobs_read_and_write(setup):
+    job(setup, "a")
+    m1 = metrics(setup.stats("--prometheus").stdout.decode())
+    r, w = setup.local, setup.out
+    assert m1[("rwsplit_read_opens_total", r)] == len(FILES), m1
+    assert m1[("rwsplit_read_gets_total", r)] == len(FILES)
+    assert m1[("rwsplit_read_bytes_store_total", r)] == sum(FILES.values())
+    assert m1[("rwsplit_read_cache_hits_total", r)] == 0
+    assert m1[("rwsplit_read_gets_in_flight", r)] == 0
+    assert m1[("rwsplit_read_get_failures_total", r)] == 0
+    assert m1[("rwsplit_read_cache_bytes", r)] >= sum(FILES.values())
+    assert m1[("rwsplit_write_uploaded_total", w)] == 3
+    assert m1[("rwsplit_write_uploaded_bytes_total", w)] == 6
+    assert m1[("rwsplit_write_pending", w)] == 0 and m1[("rwsplit_write_failed", w)] == 0
+    # A second process: the same files from the cache, three more uploads.
+    job(setup, "b")
+    m2 = metrics(setup.stats("--prometheus").stdout.decode())
+    assert m2[("rwsplit_read_opens_total", r)] == 2 * len(FILES)
+    assert m2[("rwsplit_read_cache_hits_total", r)] == len(FILES)
+    assert m2[("rwsplit_read_gets_total", r)] == len(FILES)
+    assert m2[("rwsplit_read_bytes_cache_total", r)] == sum(FILES.values())
+    assert m2[("rwsplit_write_uploaded_total", w)] == 6
+
+
+def test_json_and_table(setup):
+    job(setup, "a")
+    doc = json.loads(setup.stats("--json").stdout)
+    read, write = doc["routes"]
+    assert (read["path"], read["mode"], read["opens"], read["gets"]) == \
+        (setup.local, "read", len(FILES), len(FILES))
+    assert (write["path"], write["agent"], write["uploaded"], write["pending"]) == \
+        (setup.out, True, 3, 0)
+    text = setup.stats().stdout.decode()
+    assert f"read  {setup.local}" in text and f"{len(FILES)} opens, 0 from the cache" in text
+    assert f"write {setup.out}" in text and "3 files uploaded" in text
+
+
+def test_before_any_job_and_without_agents(setup):
+    """A route nobody used yet: zeros and no agent, not an error."""
+    m = metrics(setup.stats("--prometheus").stdout.decode())
+    assert m[("rwsplit_read_opens_total", setup.local)] == 0
+    assert ("rwsplit_write_uploaded_total", setup.out) not in m
+    assert "no agent running" in setup.stats().stdout.decode()
+
+
+def test_watch_prints_again(setup, minio, build):
+    p = subprocess.Popen([str(build.rwsplit), "stats", "-c", str(setup.conf), "--json",
+                          "--watch=1"], env=minio.child_env(), stdout=subprocess.PIPE)
+    try:
+        lines = [p.stdout.readline() for _ in range(2)]
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    docs = [json.loads(line) for line in lines]
+    assert docs[1]["time"] > docs[0]["time"], docs
