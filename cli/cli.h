@@ -2,6 +2,7 @@
 #ifndef RWSPLIT_CLI_H
 #define RWSPLIT_CLI_H
 
+#include "common/sb.h"
 #include "config/cfg.h"
 #include "s3/s3.h"
 
@@ -31,6 +32,21 @@ int cli_status_for(int neg_errno);
 
 /* Prints "rwsplit CMD: WHAT: strerror (s3 details)" to stderr. */
 void cli_report(const char *cmd, const char *what, int neg_errno, const s3_error *err);
+
+enum cli_stats_format { CLI_STATS_TABLE, CLI_STATS_JSON, CLI_STATS_PROMETHEUS };
+/* What `rwsplit stats` prints about c's routes, appended to o (cmd_stats.c; the fetch agent
+ * serves the Prometheus form). c's reader must be initialised (rd_init). */
+void cli_stats_render(const cfg *c, enum cli_stats_format fmt, sb *o);
+
+/* The fetch agent's metrics ([global] metrics): returns a listening TCP socket for
+ * "IPV4:PORT" (or -1: none configured, a textfile, or it cannot bind, logged). */
+int cli_metrics_listen(const cfg *c);
+/* Answers one HTTP request on sock (GET /metrics) with the Prometheus text, then closes it.
+ * sock is passed as (void *)(intptr_t): a pool job. The config is the one given to
+ * cli_metrics_listen. */
+void cli_metrics_serve(void *sock);
+/* For a textfile: rewrites it (tmp + rename) when 10 s have passed since the last time. */
+void cli_metrics_tick(const cfg *c);
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -211,15 +211,26 @@ static int still_ours(const char *path, const struct stat *bound)
 	return stat(path, &st) == 0 && st.st_ino == bound->st_ino && st.st_dev == bound->st_dev;
 }
 
-static int serve(int ls, const char *path, const struct stat *bound, uint32_t idle_ms)
+static int serve(const cfg *c, int ls, const char *path, const struct stat *bound,
+		 uint32_t idle_ms)
 {
 	pool_queue *conns = pool_queue_new("rws-agent-conn", 0);
-	if (!conns)
+	pool_queue *scrapes = pool_queue_new("rws-metrics", 2);
+	if (!conns || !scrapes)
 		return -ENOMEM;
+	int ms = cli_metrics_listen(c);
 	atomic_store(&agent.last_ms, clock_ms());
 	for (;;) {
-		struct pollfd p = { .fd = ls, .events = POLLIN };
-		if (poll(&p, 1, 1000) > 0) {
+		struct pollfd p[2] = { { .fd = ls, .events = POLLIN }, { .fd = ms, .events = POLLIN } };
+		int np = poll(p, ms >= 0 ? 2 : 1, 1000);
+		cli_metrics_tick(c);
+		if (np > 0 && ms >= 0 && (p[1].revents & POLLIN)) {
+			/* A scrape: does not count as activity, so it does not keep the agent up. */
+			int sock = accept4(ms, NULL, NULL, SOCK_CLOEXEC);
+			if (sock >= 0 && pool_submit(scrapes, cli_metrics_serve, (void *)(intptr_t)sock))
+				close(sock);
+		}
+		if (np > 0 && (p[0].revents & POLLIN)) {
 			int sock = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
 			if (sock >= 0 && !fs_peer_is_us(sock)) {
 				close(sock);
@@ -410,7 +421,7 @@ int cmd_agent(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	log_debug("agent: serving %s (pid %d)", path, (int)getpid());
-	serve(ls, path, &bound, idle_ms);
+	serve(c, ls, path, &bound, idle_ms);
 	/* Connections that are still open end with the process. */
 	_exit(0);
 }

@@ -35,8 +35,6 @@ static const char stats_usage[] =
 	"  -h, --help          this text\n"
 	"exit status: 0, 78 bad config.\n";
 
-enum format { TABLE, JSON, PROMETHEUS };
-
 typedef struct write_view {
 	int up;                  /* an agent answered */
 	up_reply rep;
@@ -246,7 +244,7 @@ static void prometheus(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const 
 	}
 }
 
-static void snapshot(const cfg *c, enum format fmt, sb *o)
+void cli_stats_render(const cfg *c, enum cli_stats_format fmt, sb *o)
 {
 	uint64_t (*rv)[RD_NCOUNTERS] = calloc(c->nroutes ? c->nroutes : 1, sizeof *rv);
 	int64_t *cache = calloc(c->nroutes ? c->nroutes : 1, sizeof *cache);
@@ -264,9 +262,9 @@ static void snapshot(const cfg *c, enum format fmt, sb *o)
 	}
 	int sets;
 	long long left = credentials_left(c, &sets);
-	if (fmt == JSON)
+	if (fmt == CLI_STATS_JSON)
 		json(o, c, rv, cache, wv, left, sets);
-	else if (fmt == PROMETHEUS)
+	else if (fmt == CLI_STATS_PROMETHEUS)
 		prometheus(o, c, rv, cache, wv, left, sets);
 	else
 		table(o, c, rv, cache, wv, left, sets);
@@ -287,15 +285,15 @@ int cmd_stats(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	enum format fmt = TABLE;
+	enum cli_stats_format fmt = CLI_STATS_TABLE;
 	long watch = 0;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:w::h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
-		case 'J': fmt = JSON; break;
-		case 'P': fmt = PROMETHEUS; break;
+		case 'J': fmt = CLI_STATS_JSON; break;
+		case 'P': fmt = CLI_STATS_PROMETHEUS; break;
 		case 'w':
 			watch = optarg ? strtol(optarg, NULL, 10) : 2;
 			if (watch < 1) {
@@ -322,8 +320,8 @@ int cmd_stats(int argc, char **argv)
 	int tty = isatty(STDOUT_FILENO);
 	for (;;) {
 		sb o = SB_INIT;
-		snapshot(c, fmt, &o);
-		if (watch && tty && fmt == TABLE)
+		cli_stats_render(c, fmt, &o);
+		if (watch && tty && fmt == CLI_STATS_TABLE)
 			fputs("\033[H\033[2J", stdout);
 		fputs(sb_str(&o) ? sb_str(&o) : "", stdout);
 		fflush(stdout);

@@ -82,6 +82,7 @@ typedef struct cfg {
 	char *path;              /* the file it was loaded from */
 	char digest[65];         /* SHA-256 of the file's text as loaded, lowercase hex */
 	char *cache_dir;         /* [global] cache_dir; default /dev/shm/rwsplit */
+	char *metrics;           /* [global] metrics: NULL, "IPV4:PORT" or an absolute file path */
 	bool agent;              /* [global] agent: fetch through the node's agent; default true */
 	uint32_t agent_idle_ms;  /* [global] agent_idle: the agent exits after this; 1 min */
 	uint32_t agent_handoff;  /* [global] agent_handoff: a process fetches by itself after
@@ -99,6 +100,10 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen);
 
 /* Frees everything cfg_load returned. NULL is fine. */
 void cfg_free(cfg *c);
+
+/* "A.B.C.D:PORT" (port 1..65535) into *out (may be NULL: only checks). Returns 0 or -1. */
+struct sockaddr_in;
+int cfg_parse_listen(const char *s, struct sockaddr_in *out);
 
 /* Looks a store up by name ("" is the default store). Returns NULL when absent. */
 const cfg_store *cfg_find_store(const cfg *c, const char *name);

@@ -31,6 +31,7 @@ void cfg_free(cfg *c)
 	free(c->routes);
 	free(c->path);
 	free(c->cache_dir);
+	free(c->metrics);
 	free(c);
 }
 

@@ -49,6 +49,7 @@ static const char *const prefetch_names[] = { "off", "listing", "all", NULL };
 
 static const struct key global_keys[] = {
 	{ .name = "cache_dir", .type = V_PATH, FIELD(cfg, cache_dir) },
+	{ .name = "metrics", .type = V_STRING, FIELD(cfg, metrics) },
 	{ .name = "agent", .type = V_BOOL, FIELD(cfg, agent) },
 	{ .name = "agent_idle", .type = V_DURATION, FIELD(cfg, agent_idle_ms), .min = 100 },
 	{ .name = "agent_handoff", .type = V_UINT, FIELD(cfg, agent_handoff), .max = UINT32_MAX },

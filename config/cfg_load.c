@@ -349,6 +349,11 @@ static void finish(struct parse *st)
 		fail(st, 0, "out of memory");
 		return;
 	}
+	if (c->metrics && c->metrics[0] != '/' && cfg_parse_listen(c->metrics, NULL) < 0) {
+		fail(st, 0, "metrics: \"%s\" is neither IPV4:PORT nor an absolute file path",
+		     c->metrics);
+		return;
+	}
 	for (size_t i = 0; i < c->nstores; i++)
 		if (!(c->stores[i].creds_cache = strdup(c->cache_dir))) {
 			fail(st, 0, "out of memory");

@@ -3,6 +3,8 @@
 #include "config/cfg_priv.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +302,27 @@ bool cfg_endpoint_is_local(const char *endpoint)
 	memcpy(name, host, len);
 	name[len] = '\0';
 	return strcmp(name, "localhost") == 0 || inet_pton(AF_INET, name, &a) == 1;
+}
+
+int cfg_parse_listen(const char *s, struct sockaddr_in *out)
+{
+	const char *colon = strrchr(s, ':');
+	char host[INET_ADDRSTRLEN];
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	if (!colon || (size_t)(colon - s) >= sizeof host)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno || !colon[1] || *end || port < 1 || port > 65535 ||
+	    inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return -1;
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	if (out)
+		*out = a;
+	return 0;
 }

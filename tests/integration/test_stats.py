@@ -24,7 +24,7 @@ FILES = {f"d{i % 2}/f{i:02d}.bin": 5000 + 17 * i for i in range(12)}
 
 
 @pytest.fixture
-def setup(minio, mc, build, tmp_path):
+def setup(minio, mc, build, tmp_path, request):
     build.require(build.lib)
     bucket = random_bucket_name("st")
     mc.mb(bucket)
@@ -37,7 +37,8 @@ def setup(minio, mc, build, tmp_path):
     cache = Path(f"/dev/shm/rwsplit-st-{tag}")
     local, out = f"/mnt/rwsplit-st-{tag}/data", f"/mnt/rwsplit-st-{tag}/out"
     conf = tmp_path / "rw.conf"
-    conf.write_text(f"[global]\ncache_dir = {cache}\n\n" + minio.config_text(routes=[
+    extra = getattr(request, "param", "")
+    conf.write_text(f"[global]\ncache_dir = {cache}\n{extra}\n" + minio.config_text(routes=[
         ("read", local, f"s3://{bucket}/data/", {"prefetch": "off"}),
         ("write", out, f"s3://{bucket}/out/", {"spool": str(tmp_path / "spool")})]))
     ctx = type("Ctx", (), {})()
@@ -132,3 +133,67 @@ def test_watch_prints_again(setup, minio, build):
         p.wait(timeout=10)
     docs = [json.loads(line) for line in lines]
     assert docs[1]["time"] > docs[0]["time"], docs
+
+
+def free_port():
+    from tests.harness.minio import free_port as fp
+    return fp()
+
+
+PORT = free_port()
+PROM = Path(f"/tmp/rwsplit-metrics-{secrets.token_hex(4)}.prom")
+
+
+@pytest.mark.parametrize("setup", [f"metrics = 127.0.0.1:{PORT}"], indirect=True)
+def test_agent_serves_metrics_over_http(setup):
+    """[global] metrics = 127.0.0.1:PORT: the fetch agent the job started answers GET
+    /metrics with the same counters (text format 0.0.4), and 404 for other paths."""
+    import time
+    import urllib.error
+    import urllib.request
+    job(setup, "a")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline, text = time.monotonic() + 10, None
+    while text is None and time.monotonic() < deadline:
+        try:
+            with opener.open(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as r:
+                assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+                text = r.read().decode()
+        except urllib.error.URLError:
+            time.sleep(0.1)
+    assert text is not None, "no metrics endpoint"
+    m = metrics(text)
+    assert m[("rwsplit_read_opens_total", setup.local)] == len(FILES)
+    assert m[("rwsplit_write_uploaded_total", setup.out)] == 3
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener.open(f"http://127.0.0.1:{PORT}/other", timeout=5)
+    assert e.value.code == 404
+
+
+@pytest.mark.parametrize("setup", [f"metrics = {PROM}"], indirect=True)
+def test_agent_writes_a_textfile(setup):
+    """metrics = /path.prom: the agent rewrites the file every 10 s (node_exporter's textfile
+    collector reads it); it parses and counts the job."""
+    import time
+    try:
+        job(setup, "a")
+        deadline = time.monotonic() + 25
+        m = {}
+        while time.monotonic() < deadline:
+            if PROM.exists():
+                m = metrics(PROM.read_text())
+                if m.get(("rwsplit_read_opens_total", setup.local)) == len(FILES):
+                    break
+            time.sleep(0.5)
+        assert m.get(("rwsplit_read_opens_total", setup.local)) == len(FILES), m
+    finally:
+        PROM.unlink(missing_ok=True)
+
+
+def test_bad_metrics_setting_is_a_config_error(minio, build, tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[global]\nmetrics = localhost:http\n\n" + minio.config_text())
+    res = proc.run([build.rwsplit, "stats", "-c", conf], minio.child_env(), TIMEOUT)
+    assert res.returncode == 78, res.describe()
+    assert "metrics: \"localhost:http\" is neither IPV4:PORT nor an absolute file path" in \
+        res.stderr.decode(), res.describe()
