@@ -284,8 +284,23 @@ static int obtain(s3_creds *c, time_t have, s3_cred_values *v, time_t *fetched,
 			return 0;
 		}
 	}
+	/* What the shared file holds, kept in case the service refuses now. */
+	s3_cred_values old;
+	time_t old_fetched = 0, old_expires = 0;
+	int have_old = c->shared[0] && read_shared(c->shared, &old, &old_fetched, &old_expires) == 0 &&
+		       old_expires > time(NULL) + 60 && old_fetched > have;
 	*fetched = time(NULL);
 	int rc = fetch(c, v, expires, why, whylen);
+	if (rc < 0 && have_old) {
+		/* Another process's keys that still work: better than none (the caller retries). */
+		log_warn("credentials (%s): cannot get new ones (%s); using the node's current ones, "
+			 "which expire in %lld s", c->source, why, (long long)(old_expires - time(NULL)));
+		*v = old;
+		*fetched = old_fetched;
+		*expires = old_expires;
+		rc = 0;
+	}
+	OPENSSL_cleanse(&old, sizeof old);
 	if (rc == 0)
 		log_debug("credentials (%s): new ones from the service, valid %lld s", c->source,
 			  (long long)(*expires - *fetched));

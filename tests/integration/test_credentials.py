@@ -275,3 +275,21 @@ def test_instance_metadata_down_is_a_clear_error(setup):
     assert res.returncode != 0
     assert re.search(r"instance metadata http://127\.0\.0\.1:\d+: .*(refused|connect)",
                      res.stderr.decode(errors="replace"), re.IGNORECASE), res.describe()
+
+
+def test_failed_renewal_is_logged_and_the_job_goes_on(setup):
+    """The token file goes bad after the keys were obtained: renewals are refused. The job
+    goes on with the keys it has (they last 15 minutes), the failures are warnings naming the
+    call, retried with backoff; nothing is lost."""
+    conf = setup.config(read_opts={"listing_ttl": "1s"}, credentials_refresh="897s",
+                        credentials_duration="15m")
+    expect_ok(run_job(setup, conf))
+    setup.token.write_text("not.a.jwt")
+    time.sleep(3.5)
+    res = run_job(setup, conf, rounds=3, pause=2.5)
+    assert res.returncode == 0, res.describe()
+    check_reads(setup, res)
+    log = res.stderr.decode(errors="replace")
+    assert re.search(r"warn: credentials \(web identity [^)]*\): (cannot get new ones|renewal "
+                     r"failed) \(AssumeRoleWithWebIdentity refused", log), res.describe()
+    assert set(out_keys(setup)) == {"out/round-0.txt", "out/round-1.txt", "out/round-2.txt"}
