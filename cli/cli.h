@@ -27,6 +27,9 @@ cfg *cli_load_config(const char *cmd, const char *path, int *status);
  * instead of loading librwsplit-s3.so. Call before either module is used. */
 void cli_use_linked_client(void);
 
+/* n bytes as "123.4 MiB" (powers of 1024) into out (cap bytes); returns out. */
+const char *cli_human_bytes(uint64_t n, char *out, size_t cap);
+
 /* Exit status for a negative errno from the s3 client. */
 int cli_status_for(int neg_errno);
 

@@ -64,3 +64,16 @@ void cli_report(const char *cmd, const char *what, int neg_errno, const s3_error
 	fprintf(stderr, "rwsplit %s: %s: %s%s%s%s\n", cmd, what, strerror(-neg_errno),
 		detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
 }
+
+const char *cli_human_bytes(uint64_t n, char *out, size_t cap)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return out;
+}

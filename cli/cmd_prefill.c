@@ -49,20 +49,6 @@ typedef struct view {
 	int drawn;               /* a bar line is on screen */
 } view;
 
-/* n bytes as "123.4 MiB" into out. */
-static const char *human(uint64_t n, char *out, size_t cap)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return out;
-}
-
 static const char *duration(double s, char *out, size_t cap)
 {
 	unsigned long t = (unsigned long)(s + 0.5);
@@ -81,22 +67,22 @@ static void report(void *arg, const rd_prefill_progress *p)
 	double secs = (double)(clock_ms() - v->start_ms) / 1000;
 	double rate = secs > 0 ? (double)p->got / secs : 0;
 	char done[32], total[32], speed[32], eta[32], took[32], out[32];
-	human(p->done_bytes, done, sizeof done);
-	human(p->bytes, total, sizeof total);
-	human((uint64_t)rate, speed, sizeof speed);
+	cli_human_bytes(p->done_bytes, done, sizeof done);
+	cli_human_bytes(p->bytes, total, sizeof total);
+	cli_human_bytes((uint64_t)rate, speed, sizeof speed);
 	if (p->finished) {
 		if (v->drawn)
 			fputc('\n', stderr);
 		fprintf(stderr, "prefill %s: %llu files (%s): %llu downloaded (%s), %llu already "
 			"cached, %llu failed in %s", v->name, (unsigned long long)p->files, total,
-			(unsigned long long)p->fetched, human(p->got, speed, sizeof speed),
+			(unsigned long long)p->fetched, cli_human_bytes(p->got, speed, sizeof speed),
 			(unsigned long long)p->cached, (unsigned long long)p->failed,
 			duration(secs, took, sizeof took));
 		if (p->left_out)
 			fprintf(stderr, "; %llu more (%s) left out: they do not fit the route's cache "
 				"budget (%s usable)", (unsigned long long)p->left_out,
-				human(p->left_out_bytes, out, sizeof out),
-				human(p->budget, speed, sizeof speed));
+				cli_human_bytes(p->left_out_bytes, out, sizeof out),
+				cli_human_bytes(p->budget, speed, sizeof speed));
 		fputc('\n', stderr);
 		return;
 	}

@@ -68,19 +68,6 @@ static void label(sb *o, const char *s)
 	}
 }
 
-static const char *human(uint64_t n, char *out, size_t cap)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return out;
-}
-
 /* Seconds until the soonest expiry among the node's shared temporary credentials of this
  * user, and how many sets there are; -1 when there are none. */
 static long long credentials_left(const cfg *c, int *sets)
@@ -125,13 +112,13 @@ static void table(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const int64
 			sb_printf(o, "read  %s  s3://%s/%s\n", r->local, r->bucket, r->prefix);
 			sb_printf(o, "      cache %s of %s; %llu opens, %llu from the cache; %llu GETs "
 				  "(%s), %llu LISTs; in flight %llu GETs (%s)\n",
-				  cache[i] >= 0 ? human((uint64_t)cache[i], a, sizeof a) : "?",
-				  human(r->cache_bytes, b, sizeof b),
+				  cache[i] >= 0 ? cli_human_bytes((uint64_t)cache[i], a, sizeof a) : "?",
+				  cli_human_bytes(r->cache_bytes, b, sizeof b),
 				  (unsigned long long)v[RD_C_opens], (unsigned long long)v[RD_C_cache_hits],
-				  (unsigned long long)v[RD_C_gets], human(v[RD_C_bytes_store], d, sizeof d),
+				  (unsigned long long)v[RD_C_gets], cli_human_bytes(v[RD_C_bytes_store], d, sizeof d),
 				  (unsigned long long)v[RD_C_lists],
 				  (unsigned long long)v[RD_C_gets_in_flight],
-				  human(v[RD_C_bytes_in_flight], a, sizeof a));
+				  cli_human_bytes(v[RD_C_bytes_in_flight], a, sizeof a));
 			sb_printf(o, "      prefetched %llu (%llu hits), %llu evictions, %llu failed "
 				  "GETs\n", (unsigned long long)v[RD_C_prefetched],
 				  (unsigned long long)v[RD_C_prefetch_hits],
@@ -142,7 +129,7 @@ static void table(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const int64
 			if (wv[i].up)
 				sb_printf(o, "      agent: %llu files uploaded (%s), %llu pending, %llu "
 					  "failed\n", (unsigned long long)wv[i].rep.uploaded,
-					  human(wv[i].rep.bytes, a, sizeof a),
+					  cli_human_bytes(wv[i].rep.bytes, a, sizeof a),
 					  (unsigned long long)wv[i].rep.pending,
 					  (unsigned long long)wv[i].rep.failed);
 			else

@@ -59,3 +59,35 @@ def run_job(cmd, env, label, noise=None):
             print(f"    {line}", end="", flush=True)
     p.wait()
     return p.returncode, "".join(out), time.time() - t0
+
+
+def run_problems(label, rc, r):
+    """The problems of one run: its exit status and its write summary (pending, failed)."""
+    problems = []
+    if rc != 0:
+        problems.append(f"{label}: exit status {rc}")
+    if r["pending"] or r["failed"] or r["uploaded"] is None:
+        problems.append(f"{label}: uploads pending or failed (summary: {r['uploaded']} "
+                        f"uploaded, {r['pending']} pending, {r['failed']} failed)")
+    return problems
+
+
+def show_objects(mc, bucket, prefix):
+    """Lists bucket/prefix with mc, the independent client, prints it and returns the keys
+    (relative to prefix)."""
+    entries = mc.ls(f"{bucket}/{prefix}")
+    say(f"objects in s3://{bucket}/{prefix} (listed by mc):")
+    for e in entries:
+        print(f"    {e['size']:>10}  {e['key']}")
+    return [e["key"] for e in entries]
+
+
+def verdict(failures, ok_message):
+    """Prints the failures, or ok_message when there are none; returns the exit status."""
+    if failures:
+        say("FAILED:")
+        for f in failures:
+            print(f"    - {f}")
+        return 1
+    say(ok_message)
+    return 0

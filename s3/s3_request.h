@@ -105,6 +105,10 @@ static inline void s3_query(s3_request *r, const char *name, const char *value)
  * client; worker threads must not be inside OpenSSL when it cleans up. */
 void s3_shutdown(void);
 
+/* What every handle of a store gets: no signals, errbuf (CURL_ERROR_SIZE) for messages, the
+ * user agent, the connect timeout and the store's TLS settings (verification, CA bundle). */
+void s3_curl_store_options(CURL *h, const cfg_store *st, char *errbuf);
+
 /* errno for an S3 error code and HTTP status (code may be ""). */
 int s3_errno_for(int status, const char *code);
 

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "common/sb.h"
+#include "s3/s3_request.h"
 #include "s3/s3_sigv4.h"
 #include "s3/s3_xml.h"
 
@@ -55,15 +56,8 @@ static int http_once(const cfg_store *st, const char *url, const char *const *he
 		hl = curl_slist_append(hl, *headers);
 	char curlerr[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "rwsplit/0.1");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)st->connect_timeout_ms);
+	s3_curl_store_options(h, st, curlerr);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TOTAL_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, st->tls_verify ? 1L : 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, st->tls_verify ? 2L : 0L);
-	if (st->ca_bundle)
-		curl_easy_setopt(h, CURLOPT_CAINFO, st->ca_bundle);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -163,6 +157,28 @@ static int sts_reply(const http_reply *r, const char *what, s3_cred_values *v, t
 	return rc == -EACCES || r->status == 403 || r->status == 400 ? -EACCES : -EIO;
 }
 
+/* POSTs the form q (built with status rc) to src's endpoint and reads the credentials from
+ * the reply; wipes q. */
+static int sts_call(const cfg_store *st, const s3_sts_source *src, const char *what, sb *q,
+		    int rc, s3_cred_values *v, time_t *expires, char *why, size_t whylen)
+{
+	static const char *const headers[] = {
+		"Content-Type: application/x-www-form-urlencoded", "Accept: application/xml", NULL
+	};
+	http_reply r = { 0, SB_INIT };
+	char url[512];
+	snprintf(url, sizeof url, "%s/", src->endpoint);
+	if (rc == 0)
+		rc = http(st, url, headers, 0, sb_str(q), &r, why, whylen);
+	if (rc == 0)
+		rc = sts_reply(&r, what, v, expires, why, whylen);
+	else if (!why[0])
+		snprintf(why, whylen, "%s at %s: %s", what, src->endpoint, strerror(-rc));
+	wipe(q);
+	wipe(&r.body);
+	return rc;
+}
+
 static void session_name(char *out, size_t cap)
 {
 	char host[64] = "";
@@ -191,21 +207,8 @@ int s3_sts_web_identity(const cfg_store *st, const s3_sts_source *src, s3_cred_v
 	param(&q, "WebIdentityToken", token);
 	OPENSSL_cleanse(token, strlen(token));
 	free(token);
-	http_reply r = { 0, SB_INIT };
-	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", "Accept: application/xml", NULL
-	};
-	char url[512];
-	snprintf(url, sizeof url, "%s/", src->endpoint);
-	int rc = sb_failed(&q) ? -ENOMEM : http(st, url, headers, 0, sb_str(&q), &r, why, whylen);
-	if (rc == 0)
-		rc = sts_reply(&r, "AssumeRoleWithWebIdentity", v, expires, why, whylen);
-	else if (!why[0])
-		snprintf(why, whylen, "AssumeRoleWithWebIdentity at %s: %s", src->endpoint,
-			 strerror(-rc));
-	wipe(&q);
-	wipe(&r.body);
-	return rc;
+	return sts_call(st, src, "AssumeRoleWithWebIdentity", &q, sb_failed(&q) ? -ENOMEM : 0, v,
+			expires, why, whylen);
 }
 
 int s3_sts_rrsa_query(const s3_sts_source *src, const char *token, time_t now,
@@ -245,21 +248,7 @@ int s3_sts_rrsa(const cfg_store *st, const s3_sts_source *src, s3_cred_values *v
 	int rc = s3_sts_rrsa_query(src, token, time(NULL), nonce, &q);
 	OPENSSL_cleanse(token, strlen(token));
 	free(token);
-	http_reply r = { 0, SB_INIT };
-	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", "Accept: application/xml", NULL
-	};
-	char url[512];
-	snprintf(url, sizeof url, "%s/", src->endpoint);
-	if (rc == 0)
-		rc = http(st, url, headers, 0, sb_str(&q), &r, why, whylen);
-	if (rc == 0)
-		rc = sts_reply(&r, "AssumeRoleWithOIDC", v, expires, why, whylen);
-	else if (!why[0])
-		snprintf(why, whylen, "AssumeRoleWithOIDC at %s: %s", src->endpoint, strerror(-rc));
-	wipe(&q);
-	wipe(&r.body);
-	return rc;
+	return sts_call(st, src, "AssumeRoleWithOIDC", &q, rc, v, expires, why, whylen);
 }
 
 int s3_json_string(const char *json, const char *name, char *out, size_t cap)

@@ -496,10 +496,7 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* keys may contain "./" and "../" */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "rwsplit/0.1");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)st->connect_timeout_ms);
+	s3_curl_store_options(h, st, curlerr);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
@@ -509,10 +506,6 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 	 * reaches the cache file in as few pwrite() calls, which is most of a GET's CPU. */
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)SEND_BUFFER);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, st->tls_verify ? 1L : 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, st->tls_verify ? 2L : 0L);
-	if (st->ca_bundle)
-		curl_easy_setopt(h, CURLOPT_CAINFO, st->ca_bundle);
 	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(h, CURLOPT_PREREQDATA, req);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -724,4 +717,16 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 void s3_request_free(s3_request *req)
 {
 	sb_free(&req->mem);
+}
+
+void s3_curl_store_options(CURL *h, const cfg_store *st, char *errbuf)
+{
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "rwsplit/0.1");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)st->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, st->tls_verify ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, st->tls_verify ? 2L : 0L);
+	if (st->ca_bundle)
+		curl_easy_setopt(h, CURLOPT_CAINFO, st->ca_bundle);
 }

@@ -147,18 +147,9 @@ def main(argv):
                 rc, out, secs = common.run_job(job + ["--epochs", str(epochs)], env, label)
                 r = runs[label] = parse_job_output(out) | {"rc": rc, "wall_s": secs}
                 saved += r["saved_steps"]
-                if rc != 0:
-                    failures.append(f"{label}: exit status {rc}")
-                if r["pending"] or r["failed"] or r["uploaded"] is None:
-                    failures.append(f"{label}: uploads pending or failed (summary: "
-                                    f"{r['uploaded']} uploaded, {r['pending']} pending, "
-                                    f"{r['failed']} failed)")
-                entries = mc.ls(f"{BUCKET}/{CKPT_PREFIX}")
-                say(f"objects in s3://{BUCKET}/{CKPT_PREFIX} (listed by mc):")
-                for e in entries:
-                    print(f"    {e['size']:>10}  {e['key']}")
-                failures += [f"{label}: {p}" for p in
-                             check_checkpoints([e["key"] for e in entries], saved)]
+                failures += common.run_problems(label, rc, r)
+                keys = common.show_objects(mc, BUCKET, CKPT_PREFIX)
+                failures += [f"{label}: {p}" for p in check_checkpoints(keys, saved)]
             first, second = runs.values()
             if second["restored_step"] != (first["saved_steps"] or [None])[-1]:
                 failures.append(f"the second run restored step {second['restored_step']}, "
@@ -180,14 +171,9 @@ def main(argv):
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
-    if failures:
-        say("FAILED:")
-        for f in failures:
-            print(f"    - {f}")
-        return 1
-    say("OK: the last 3 checkpoints are in the bucket and no other, the second run resumed "
-        "from the last saved step and read its data from the cache, nothing left pending")
-    return 0
+    return common.verdict(failures, "OK: the last 3 checkpoints are in the bucket and no "
+                          "other, the second run resumed from the last saved step and read "
+                          "its data from the cache, nothing left pending")
 
 
 def summary(first, second, local):

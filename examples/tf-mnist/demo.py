@@ -156,17 +156,8 @@ def main(argv):
                 new_pod()
                 rc, out, secs = run_job(job + ["--steps", str(steps)], env, label)
                 r = runs[label] = parse_job_output(out) | {"rc": rc, "wall_s": secs}
-                if rc != 0:
-                    failures.append(f"{label}: exit status {rc}")
-                if r["pending"] or r["failed"] or r["uploaded"] is None:
-                    failures.append(f"{label}: uploads pending or failed (summary: "
-                                    f"{r['uploaded']} uploaded, {r['pending']} pending, "
-                                    f"{r['failed']} failed)")
-                entries = mc.ls(f"{BUCKET}/{LOGS_PREFIX}")
-                say(f"objects in s3://{BUCKET}/{LOGS_PREFIX} (listed by mc):")
-                for e in entries:
-                    print(f"    {e['size']:>10}  {e['key']}")
-                keys = [e["key"] for e in entries]
+                failures += common.run_problems(label, rc, r)
+                keys = common.show_objects(mc, BUCKET, LOGS_PREFIX)
                 state = mc.cat(f"{BUCKET}/{LOGS_PREFIX}checkpoint").decode() \
                     if "checkpoint" in keys else None
                 saved = runs["first run (cold cache)"]["saved_steps"] + \
@@ -195,15 +186,9 @@ def main(argv):
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
-    if failures:
-        say("FAILED:")
-        for f in failures:
-            print(f"    - {f}")
-        return 1
-    say("OK: checkpoints, state file and event files are in the bucket, no temporary names, "
-        "old checkpoints deleted, the second run resumed from the last saved step, nothing "
-        "left pending")
-    return 0
+    return common.verdict(failures, "OK: checkpoints, state file and event files are in the "
+                          "bucket, no temporary names, old checkpoints deleted, the second "
+                          "run resumed from the last saved step, nothing left pending")
 
 
 def summary(first, second, local, nobjects):

@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
+from tests.harness import k8s
 from tests.harness.proc import fetch_agents
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,15 +163,6 @@ def test_dcp_save_and_resume(build, minio, boto, dataset, tmp_path, clean_pod):
 # -- the Kubernetes manifests ----------------------------------------------------------------
 
 
-def manifests():
-    docs = {}
-    for path in sorted((EXAMPLE / "k8s").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                docs[doc["kind"]] = doc
-    return docs
-
-
 def pod_config(text, endpoint, bucket, cache):
     """The ConfigMap's OSS config pointed at MinIO: the store section, bucket and cache."""
     assert re.search(r"(?m)^addressing\s*=\s*virtual", text), "the OSS config must be virtual"
@@ -190,27 +180,12 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset, tmp_path, clean_pod):
     command then runs with the manifest's env, the ConfigMap as its config (store, bucket and
     cache_dir switched to this MinIO and a temporary directory, nothing else) and the
     Secret's OSS keys carrying MinIO's: its reads cost no GET."""
-    docs = manifests()
+    docs = k8s.manifests(EXAMPLE / "k8s")
     pod, cm, secret = docs["Pod"], docs["ConfigMap"], docs["Secret"]
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     cache = tmp_path / "shm" / "rwsplit"
-    mounts = {}
-
-    def local_dir(mount):
-        vol = volumes[mount["name"]]
-        d = tmp_path / "volumes" / mount["name"]
-        d.mkdir(parents=True, exist_ok=True)
-        if "configMap" in vol:
-            assert vol["configMap"]["name"] == cm["metadata"]["name"]
-            for name, text in cm["data"].items():
-                (d / name).write_text(pod_config(text, minio.endpoint, dataset[0], cache))
-        return d
-
-    def translate(value):
-        for path, d in sorted(mounts.items(), key=lambda m: -len(m[0])):
-            if value == path or value.startswith(path + "/"):
-                return str(d) + value[len(path):]
-        return value
+    vols = k8s.PodVolumes(pod, cm, tmp_path,
+                          lambda name, text: pod_config(text, minio.endpoint, dataset[0], cache))
+    translate = vols.translate
 
     # Paths the routes and the cache own (/mnt/..., /dev/shm, the spool) stay as they are:
     # they are the config's own.
@@ -221,12 +196,12 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset, tmp_path, clean_pod):
     base = minio.child_env({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None} | keys)
     copy, prefill = pod["spec"]["initContainers"]
     for m in copy["volumeMounts"]:
-        mounts[m["mountPath"]] = local_dir(m)
+        vols.mount(m)
     cmd = [translate(a.replace("/opt/rwsplit/", f"{build.root}/")) for a in copy["command"]]
     subprocess.run(cmd, check=True, timeout=30)
     for m in prefill["volumeMounts"]:
         if m["mountPath"] not in own:
-            mounts.setdefault(m["mountPath"], local_dir(m))
+            vols.mount(m)
     assert prefill["envFrom"][0]["secretRef"]["name"] == secret["metadata"]["name"]
     rc, text, described = run([translate(a) for a in prefill["command"]], base)
     assert rc == 0 and re.search(r"prefill /mnt/fashion: 400 files .*: 400 downloaded", text), \
@@ -235,7 +210,7 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset, tmp_path, clean_pod):
     [train] = pod["spec"]["containers"]
     for m in train["volumeMounts"]:
         if m["mountPath"] not in own:
-            mounts.setdefault(m["mountPath"], local_dir(m))
+            vols.mount(m)
     env = dict(base)
     for e in train["env"]:
         env[e["name"]] = translate(e["value"])
@@ -252,8 +227,8 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset, tmp_path, clean_pod):
         check_run(boto, dataset[0], rc, text, described, [3, 6, 9])
         assert re.search(r"read summary: .* 0 bytes from the store, .* 0 GETs", text), described
         running = fetch_agents(cache)
-        assert all(argv[0] == f"{mounts['/rwsplit']}/rwsplit" for argv in running.values()), \
-            running
+        agent = f"{vols.mounts['/rwsplit']}/rwsplit"
+        assert all(argv[0] == agent for argv in running.values()), running
     finally:
         for pid in fetch_agents(cache):
             os.kill(pid, signal.SIGKILL)

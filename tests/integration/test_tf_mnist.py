@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
+from tests.harness import k8s
 from tests.harness.proc import fetch_agents
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,48 +114,21 @@ def test_training_job_resumes_from_bucket(build, minio, boto, dataset_bucket, tm
 # -- the Kubernetes manifests ----------------------------------------------------------------
 
 
-def manifests():
-    docs = {}
-    for path in sorted((EXAMPLE / "k8s").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                docs[doc["kind"]] = doc
-    return docs
-
-
 def test_k8s_pod_runs_locally(build, minio, boto, dataset_bucket, tmp_path):
     """The Pod as written: its init container's command fills the emptyDir, its training
     container's command runs with the manifest's env, the ConfigMap as its config file (store
     endpoint, region, addressing and bucket switched from OSS to this MinIO, nothing else),
     and the Secret's OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET carrying MinIO's keys."""
-    docs = manifests()
+    docs = k8s.manifests(EXAMPLE / "k8s")
     pod, cm, secret = docs["Pod"], docs["ConfigMap"], docs["Secret"]
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    mounts = {}  # mountPath in the pod -> directory here
-
-    def local_dir(mount):
-        vol = volumes[mount["name"]]
-        d = tmp_path / "volumes" / mount["name"]
-        d.mkdir(parents=True, exist_ok=True)
-        if "configMap" in vol:
-            assert vol["configMap"]["name"] == cm["metadata"]["name"]
-            for name, text in cm["data"].items():
-                if name == "rwsplit.conf":
-                    text = pod_config(text, minio.endpoint, dataset_bucket)
-                (d / name).write_text(text)
-        return d
-
-    def translate(value):
-        """A pod path into the local directory of the volume mounted there."""
-        for path, d in sorted(mounts.items(), key=lambda m: -len(m[0])):
-            if value == path or value.startswith(path + "/"):
-                return str(d) + value[len(path):]
-        return value
+    vols = k8s.PodVolumes(pod, cm, tmp_path, lambda name, text: pod_config(
+        text, minio.endpoint, dataset_bucket) if name == "rwsplit.conf" else text)
+    translate = vols.translate
 
     # The init container, with the image's /opt/rwsplit being the build dir.
     [init] = pod["spec"]["initContainers"]
     for m in init["volumeMounts"]:
-        mounts[m["mountPath"]] = local_dir(m)
+        vols.mount(m)
     cmd = [translate(a.replace("/opt/rwsplit/", f"{build.root}/")) for a in init["command"]]
     subprocess.run(cmd, check=True, timeout=30)
 
@@ -164,7 +136,7 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset_bucket, tmp_path):
     for m in train["volumeMounts"]:
         if m["mountPath"] in ("/dev/shm", "/var/tmp/rwsplit", "/mnt/training_logs"):
             continue  # cache, spool and the write route's tree: the config's own paths
-        mounts.setdefault(m["mountPath"], local_dir(m))
+        vols.mount(m)
     env = minio.child_env({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
                            "TF_CPP_MIN_LOG_LEVEL": "2"})
     for e in train["env"]:
@@ -191,7 +163,7 @@ def test_k8s_pod_runs_locally(build, minio, boto, dataset_bucket, tmp_path):
         # The reads went through the fetch agent the init container put beside the library.
         running = fetch_agents(tmp_path / "cache")
         assert [argv[0] for argv in running.values()] == \
-            [f"{mounts['/rwsplit']}/rwsplit"], running
+            [f"{vols.mounts['/rwsplit']}/rwsplit"], running
     finally:
         for pid in fetch_agents(tmp_path / "cache"):
             os.kill(pid, signal.SIGKILL)
