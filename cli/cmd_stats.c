@@ -127,11 +127,14 @@ static void table(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const int64
 		} else {
 			sb_printf(o, "write %s  s3://%s/%s\n", r->local, r->bucket, r->prefix);
 			if (wv[i].up)
-				sb_printf(o, "      agent: %llu files uploaded (%s), %llu pending, %llu "
-					  "failed\n", (unsigned long long)wv[i].rep.uploaded,
+				sb_printf(o, "      agent: %llu files uploaded (%s), %llu pending (%s), "
+					  "%llu failed, %llu retries\n",
+					  (unsigned long long)wv[i].rep.uploaded,
 					  cli_human_bytes(wv[i].rep.bytes, a, sizeof a),
 					  (unsigned long long)wv[i].rep.pending,
-					  (unsigned long long)wv[i].rep.failed);
+					  cli_human_bytes(wv[i].rep.pending_bytes, b, sizeof b),
+					  (unsigned long long)wv[i].rep.failed,
+					  (unsigned long long)wv[i].rep.retries);
 			else
 				sb_puts(o, "      no agent running (nothing to upload, or run "
 					"`rwsplit recover`)\n");
@@ -164,10 +167,13 @@ static void json(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const int64_
 			sb_printf(o, ", \"mode\": \"write\", \"agent\": %s", wv[i].up ? "true" : "false");
 			if (wv[i].up)
 				sb_printf(o, ", \"uploaded\": %llu, \"uploaded_bytes\": %llu, \"pending\": "
-					  "%llu, \"failed\": %llu", (unsigned long long)wv[i].rep.uploaded,
+					  "%llu, \"pending_bytes\": %llu, \"failed\": %llu, \"retries\": %llu",
+					  (unsigned long long)wv[i].rep.uploaded,
 					  (unsigned long long)wv[i].rep.bytes,
 					  (unsigned long long)wv[i].rep.pending,
-					  (unsigned long long)wv[i].rep.failed);
+					  (unsigned long long)wv[i].rep.pending_bytes,
+					  (unsigned long long)wv[i].rep.failed,
+					  (unsigned long long)wv[i].rep.retries);
 		}
 		sb_putc(o, '}');
 	}
@@ -210,6 +216,8 @@ static void prometheus(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const 
 		{ "write_uploaded_bytes_total", "counter", "bytes the route's agent uploaded" },
 		{ "write_pending", "gauge", "files of the tree not yet in the store" },
 		{ "write_failed", "gauge", "files whose last upload failed" },
+		{ "write_pending_bytes", "gauge", "the size of the files not yet in the store" },
+		{ "write_retries_total", "counter", "requests the route's agent sent again" },
 	};
 	for (size_t k = 0; k < sizeof w / sizeof *w; k++) {
 		metric_head(o, w[k].name, w[k].type, w[k].help);
@@ -217,8 +225,9 @@ static void prometheus(sb *o, const cfg *c, uint64_t (*rv)[RD_NCOUNTERS], const 
 			if (c->routes[i].mode != CFG_WRITE || !wv[i].up)
 				continue;
 			const up_reply *rep = &wv[i].rep;
-			uint64_t v = k == 0 ? rep->uploaded : k == 1 ? rep->bytes
-				   : k == 2 ? rep->pending : rep->failed;
+			const uint64_t vals[] = { rep->uploaded, rep->bytes, rep->pending, rep->failed,
+						  rep->pending_bytes, rep->retries };
+			uint64_t v = vals[k];
 			sb_printf(o, "rwsplit_%s{route=\"", w[k].name);
 			label(o, c->routes[i].local);
 			sb_printf(o, "\"} %llu\n", (unsigned long long)v);

@@ -125,7 +125,8 @@ void rd_exit_summary(void);
 	X(evictions, 0, "objects or chunks evicted from the cache") \
 	X(get_failures, 0, "GETs that failed") \
 	X(gets_in_flight, 1, "GET requests running now") \
-	X(bytes_in_flight, 1, "bytes asked by the GETs running now")
+	X(bytes_in_flight, 1, "bytes asked by the GETs running now") \
+	X(retries, 0, "GET requests sent again after an error")
 
 enum rd_counter {
 #define RD_COUNTER_ENUM(name, kind, help) RD_C_##name,

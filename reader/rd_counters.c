@@ -79,7 +79,9 @@ static struct rd_counter_file *map_file(rd_route *rr)
 void rd_count(rd_route *rr, enum rd_counter c, int64_t n)
 {
 	atomic_fetch_add(&rd.stats[c], (uint64_t)n);
-	if (rd.agent_side)
+	/* The agent's work is counted by the process that asked, but for its retries, which
+	 * only it sees. */
+	if (rd.agent_side && c != RD_C_retries)
 		return;
 	struct rd_counter_file *f = atomic_load_explicit(&rr->counters, memory_order_acquire);
 	if (!f) {

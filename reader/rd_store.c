@@ -37,10 +37,13 @@ int rd_store_get(rd_route *rr, const char *key, const char *etag, uint64_t off, 
 		s3_client *c = rd_client(r->store, &rc, why, whylen);
 		if (c) {
 			s3_error err;
+			memset(&err, 0, sizeof err);
 			rc = s3_dl()->get_fd(c, r->bucket, key, etag, off, len, fd, fd_off, got,
 					     info, &err);
 			if (rc < 0)
 				s3_dl()->error_str(&err, why, whylen);
+			if (err.attempts > 1)
+				rd_count(rr, RD_C_retries, err.attempts - 1);
 		}
 	}
 	rd_count(rr, RD_C_bytes_store, (int64_t)*got);

@@ -498,6 +498,19 @@ static void worker(void *arg)
 }
 
 /* Paths dirty since before seq that a drain waits for, and those that failed. */
+/* The size the pending files have now in the tree (a stat each: only for UP_STATS). */
+static uint64_t pending_bytes(up_engine *e) REQUIRES(e->lock)
+{
+	uint64_t sum = 0;
+	for (up_item *it = e->items; it; it = it->hh.next) {
+		struct stat st;
+		if (!it->open && fstatat(e->rootfd, it->rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	}
+	return sum;
+}
+
 static void count_left(up_engine *e, uint64_t seq, uint64_t *pending, uint64_t *failed)
 	REQUIRES(e->lock)
 {
@@ -601,7 +614,11 @@ static void serve_conn(void *arg)
 		} else if (q.op == UP_STATS) {
 			lock_take(&e->lock);
 			count_left(e, UINT64_MAX, &rep.pending, &rep.failed);
+			rep.pending_bytes = pending_bytes(e);
 			lock_give(&e->lock);
+			s3_stats cs;
+			s3_client_stats(e->client, &cs);
+			rep.retries = cs.retries;
 		} else if (q.op != UP_ATTACH) {
 			break;
 		}

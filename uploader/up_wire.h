@@ -39,6 +39,8 @@ typedef struct up_reply {
 	uint32_t pad;
 	uint64_t uploaded, bytes;/* the agent's totals since it started */
 	uint64_t pending, failed;/* DRAIN: left when it returned; failed uploads */
+	uint64_t pending_bytes;  /* STATS: the size of the files pending */
+	uint64_t retries;        /* STATS: requests the agent's client sent again */
 	char why[UP_WHY_MAX];
 } up_reply;
 

@@ -92,6 +92,9 @@ def test_counters_move_as_jobs_read_and_write(setup):
     assert m1[("rwsplit_write_uploaded_total", w)] == 3
     assert m1[("rwsplit_write_uploaded_bytes_total", w)] == 6
     assert m1[("rwsplit_write_pending", w)] == 0 and m1[("rwsplit_write_failed", w)] == 0
+    assert m1[("rwsplit_write_pending_bytes", w)] == 0
+    assert m1[("rwsplit_write_retries_total", w)] == 0
+    assert m1[("rwsplit_read_retries_total", r)] == 0
     # A second process: the same files from the cache, three more uploads.
     job(setup, "b")
     m2 = metrics(setup.stats("--prometheus").stdout.decode())
@@ -197,3 +200,35 @@ def test_bad_metrics_setting_is_a_config_error(minio, build, tmp_path):
     assert res.returncode == 78, res.describe()
     assert "metrics: \"localhost:http\" is neither IPV4:PORT nor an absolute file path" in \
         res.stderr.decode(), res.describe()
+
+
+def test_retries_are_counted(minio, mc, build, tmp_path):
+    """GETs answered 503 SlowDown twice before they succeed (tests/harness/s3faults.py in
+    front of MinIO): the read route's retries counter shows both, the bytes are right."""
+    from tests.harness.s3faults import S3Faults
+    bucket = random_bucket_name("sr")
+    mc.mb(bucket)
+    mc.put_bytes(f"{bucket}/data/one.bin", b"x" * 4321)
+    tag = secrets.token_hex(4)
+    cache = Path(f"/dev/shm/rwsplit-sr-{tag}")
+    local = f"/mnt/rwsplit-sr-{tag}/data"
+    try:
+        with S3Faults(minio.port) as faults:
+            conf = tmp_path / "rw.conf"
+            conf.write_text(f"[global]\ncache_dir = {cache}\nagent = false\n\n" +
+                            minio.config_text(routes=[("read", local, f"s3://{bucket}/data/",
+                                                       {"prefetch": "off"})],
+                                              endpoint=faults.endpoint))
+            faults.add("GET", "", "503", times=2, no_query_key="list-type")
+            env = proc.preload_env(minio, build.lib, conf, "info")
+            res = expect_ok(proc.run(["cat", f"{local}/one.bin"], env, TIMEOUT))
+            assert res.stdout == b"x" * 4321
+            assert faults.hits("503") == 2
+            st = expect_ok(proc.run([build.rwsplit, "stats", "-c", conf, "--prometheus"],
+                                    minio.child_env(), TIMEOUT))
+            m = metrics(st.stdout.decode())
+            assert m[("rwsplit_read_retries_total", local)] == 2, m
+            assert m[("rwsplit_read_get_failures_total", local)] == 0
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        mc.rm(bucket, recursive=True)
