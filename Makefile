@@ -137,7 +137,9 @@ SAN_TESTS := tests/integration/test_agent.py \
 	tests/integration/test_write_routes.py::test_rename_checkpoint_pattern \
 	tests/integration/test_s3_faults.py tests/integration/test_read_versions.py \
 	tests/integration/test_threads.py \
-	tests/integration/test_write_tree.py::test_eight_threads_write_and_rename
+	tests/integration/test_write_tree.py::test_eight_threads_write_and_rename \
+	tests/integration/test_prefill.py tests/integration/test_stats.py \
+	tests/integration/test_credentials.py
 SAN_COMMON := halt_on_error=1:abort_on_error=0:print_stacktrace=1
 # TSan: a TSan runtime preloaded into an uninstrumented program (bash, python) crashes, and
 # so does an instrumented librwsplit.so preloaded into an instrumented program (its
@@ -148,7 +150,8 @@ SAN_COMMON := halt_on_error=1:abort_on_error=0:print_stacktrace=1
 TSAN_TESTS := tests/integration/test_agent.py tests/integration/test_threads.py \
 	tests/integration/test_write_tree.py::test_eight_threads_write_and_rename \
 	tests/integration/test_write_tree.py::test_multipart_file_through_lost_responses \
-	tests/integration/test_write_routes.py::test_threads_write_many_files
+	tests/integration/test_write_routes.py::test_threads_write_many_files \
+	tests/integration/test_credentials.py tests/integration/test_stats.py
 TSAN_MIX := build/tsan-agent
 
 asan: deps
