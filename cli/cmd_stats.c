@@ -82,7 +82,7 @@ static long long credentials_left(const cfg *c, int *sets)
 		if (strncmp(e->d_name, "creds-", 6) != 0 || n != 22)
 			continue;
 		char path[PATH_MAX + 32], buf[128] = "";
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		snprintf(path, sizeof path, "%s/%.22s", dir, e->d_name);
 		FILE *f = fopen(path, "re");
 		long long fetched = 0, expires = 0;
 		/* Only the first lines: the file's keys are never read here. */

@@ -34,7 +34,7 @@ typedef struct prefill {
 	_Atomic uint64_t done_files, done_bytes, fetched, cached, failed, got;
 	pthread_mutex_t first_lock;
 	int first_rc;            /* the first failure, and why */
-	char first_why[512];
+	char first_why[1700];
 	rd_prefill_progress p;   /* the listing's part */
 } prefill;
 
@@ -120,7 +120,7 @@ static void fetch_one(prefill *pf, const item *it)
 		pthread_mutex_lock(&pf->first_lock);
 		if (!pf->first_rc) {
 			pf->first_rc = rc;
-			snprintf(pf->first_why, sizeof pf->first_why, "s3://%s/%s: %s",
+			snprintf(pf->first_why, sizeof pf->first_why, "s3://%.63s/%.1024s: %.500s",
 				 pf->rr->cfg->bucket, it->key, why[0] ? why : strerror(-rc));
 		}
 		pthread_mutex_unlock(&pf->first_lock);
