@@ -296,24 +296,28 @@ struct rd_usage {
 	atomic_uint valid;      /* a scan has set bytes; 0 in a file just created */
 };
 
+void *rd_map_shared(const char *path, size_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	void *p = MAP_FAILED;
+	/* Racing creators both extend it to the same size: the new bytes are zeros. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_size >= (off_t)size || ftruncate(fd, (off_t)size) == 0))
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static struct rd_usage *map_usage(const rd_route *rr)
 {
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof path, "%s/usage", rr->root);
 	if (n < 0 || (size_t)n >= sizeof path)
 		return NULL;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	void *p = MAP_FAILED;
-	/* Racing creators both extend it to the same size: the new bytes are zeros. */
-	if (fstat(fd, &st) == 0 &&
-	    (st.st_size >= (off_t)sizeof(struct rd_usage) ||
-	     ftruncate(fd, (off_t)sizeof(struct rd_usage)) == 0))
-		p = mmap(NULL, sizeof(struct rd_usage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	return p == MAP_FAILED ? NULL : p;
+	return rd_map_shared(path, sizeof(struct rd_usage));
 }
 
 /* Deletes least recently used objects until the route is 10% under its budget. Files that

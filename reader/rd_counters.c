@@ -56,21 +56,9 @@ static struct rd_counter_file *map_file(rd_route *rr)
 	char path[PATH_MAX];
 	if (counters_path(rr, path, sizeof path) < 0 || rd_route_prepare(rr) < 0)
 		return NULL;
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
+	struct rd_counter_file *f = rd_map_shared(path, sizeof *f);
+	if (!f)
 		return NULL;
-	struct stat st;
-	void *p = MAP_FAILED;
-	/* Racing creators both extend it to the same size: the new bytes are zeros. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_size >= (off_t)sizeof(struct rd_counter_file) ||
-	     ftruncate(fd, (off_t)sizeof(struct rd_counter_file)) == 0))
-		p = mmap(NULL, sizeof(struct rd_counter_file), PROT_READ | PROT_WRITE, MAP_SHARED,
-			 fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return NULL;
-	struct rd_counter_file *f = p;
 	f->ncounters = RD_NCOUNTERS;
 	f->magic = COUNTERS_MAGIC;
 	return f;

@@ -178,6 +178,11 @@ int rd_lazy_open(rd_route *rr, const char *key, const char *rest, const char *et
  * caller through rr->lock) or NULL. */
 rd_listed *rd_listed_find(rd_route *rr, const char *dir);
 int rd_listed_load_order(rd_route *rr, rd_listed *l);
+/* Maps path (made 0600 and zero-filled to size when missing or shorter; never a symlink or
+ * other than a regular file) shared and writable. Returns the mapping (size bytes, never
+ * unmapped) or NULL. */
+void *rd_map_shared(const char *path, size_t size);
+
 /* The bytes rr's cache holds as the last process to measure it left them, or -1 (no file,
  * or never measured). Reads only. */
 int64_t rd_cache_usage(const rd_route *rr);
