@@ -1,7 +1,8 @@
 /* Object data in the cache: obj/<hash of key, size, mtime>, published atomically (written in
  * tmp/, renamed into obj/) so no process ever sees a partial file under its final name. One
  * process downloads an object while the others wait on its lock file and then use it. The
- * access time orders eviction beyond the route's budget. */
+ * access time orders eviction beyond the route's budget; admission keeps that order from
+ * being flushed by a scan larger than the budget (see "Admission" below). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -19,6 +21,28 @@
 #include "reader/rd_priv.h"
 
 _Thread_local uint64_t rd_evicted_by_thread;
+
+/* Admission. Under plain LRU an epoch that reads more than the budget, in any order, evicts
+ * each object before its next read: the second epoch of a data set four times the cache
+ * found 0% of it cached. So an object downloaded while the cache is full enters on
+ * probation: its access time is set a day back, which puts it ahead of every object read
+ * in the last day in the eviction order, and the objects that were there (the resident
+ * set) stay to be read again. A probationer read a second time while still cached has
+ * shown reuse and becomes resident (the 2Q idea); reads through the agent's prefetch make
+ * the first read the one after the download, so the state lives in the file, for every
+ * process: mode 0400 downloaded, 0440 read once, owner-writable resident (as created).
+ * Every RESIDENT_EVERY-th object admitted while full enters resident anyway, so a resident
+ * set that is no longer read (another data set now) is replaced over a few epochs instead
+ * of never (BIP, Qureshi et al. 2007); objects untouched for a day age out too. The cost: a
+ * data set that fits the cache but arrives while the cache is full of another one takes
+ * those epochs to be fully cached. */
+#define PROBATION_NEW 0400
+#define PROBATION_READ 0440
+#define PROBATION_AGE_S (24 * 3600)
+#define RESIDENT_EVERY 32
+#define UNREAD_KEEP_S 60
+
+static atomic_uint admitted_full;
 
 int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const struct stat *st,
 		char *out, size_t cap)
@@ -32,6 +56,55 @@ int rd_obj_path(const rd_route *rr, const char *key, const char *etag, const str
 	rd_hash(name, 40, key, version, NULL);
 	int n = snprintf(out, cap, "%s/%s", rr->obj, name);
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* The route's cache size, shared by every process through root/usage, a small file each
+ * maps: without it every new process scanned obj/ (a readdir and a stat per object, ~10 ms
+ * at 8000 objects) before its first addition, which a pipeline of short-lived readers (one
+ * `cat` per 50 files) paid once per process. Additions add to it and every scan resets it,
+ * so it drifts only by what a process adds while another scans, or a crash leaves
+ * uncounted, until the next scan (each process still scans after adding an eighth of the
+ * budget). */
+struct rd_usage {
+	atomic_uint_fast64_t bytes;
+	atomic_uint valid;      /* a scan has set bytes; 0 in a file just created */
+};
+
+static struct rd_usage *map_usage(const rd_route *rr);
+
+/* The shared usage counter, mapped at the first need (NULL if it cannot be: then this
+ * process keeps its own count, measured by a scan). Called with rr->lock held. */
+static struct rd_usage *usage_locked(rd_route *rr)
+{
+	if (!rr->usage_tried) {
+		rr->usage_tried = 1;
+		rr->usage = map_usage(rr);
+	}
+	return rr->usage;
+}
+
+/* Whether adding bytes takes the cache past what eviction leaves (a tenth under the
+ * budget): the point from which admission puts new objects on probation. */
+static int cache_full(rd_route *rr, uint64_t bytes)
+{
+	uint64_t budget = rr->cfg->cache_bytes;
+	pthread_mutex_lock(&rr->lock);
+	struct rd_usage *u = usage_locked(rr);
+	int known = rr->used_known || (u && atomic_load(&u->valid));
+	uint64_t used = u ? atomic_load(&u->bytes) : rr->used;
+	pthread_mutex_unlock(&rr->lock);
+	return known && used + bytes > budget - budget / 10;
+}
+
+/* Opens path read-only without access-time updates: the access time is the eviction order,
+ * kept by rd_cache_touch alone. Left to relatime, the first read of a probationer (its
+ * access time older than its change time) would make it the newest object in the cache. */
+static int open_noatime(const char *path, int oflags)
+{
+	int fd = open(path, O_RDONLY | O_NOATIME | oflags);
+	if (fd < 0 && errno == EPERM) /* not the owner: a cache_dir we may only read */
+		fd = open(path, O_RDONLY | oflags);
+	return fd >= 0 ? fd : -errno;
 }
 
 /* Downloads version etag of the object into a private file in tmp/ and publishes it at
@@ -67,8 +140,16 @@ static int download(rd_route *rr, const char *key, const char *etag, const struc
 	*out = -1;
 	if (rc == 0) {
 		struct timespec t[2] = { { .tv_nsec = UTIME_NOW }, st->st_mtim };
+		if (cache_full(rr, rd_cache_bytes(*got)) &&
+		    atomic_fetch_add(&admitted_full, 1) % RESIDENT_EVERY != RESIDENT_EVERY - 1) {
+			clock_gettime(CLOCK_REALTIME, &t[0]);
+			t[0].tv_sec -= PROBATION_AGE_S;
+			fchmod(fd, PROBATION_NEW);
+		}
 		futimens(fd, t);
-		if (oflags != -1 && (*out = rd_reopen(fd, oflags)) < 0) {
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+		if (oflags != -1 && (*out = open_noatime(self, oflags)) < 0) {
 			rc = *out;
 			snprintf(why, whylen, "%s: %s", tmp, strerror(-rc));
 		}
@@ -92,8 +173,7 @@ static int open_published(const char *path, int oflags)
 {
 	if (oflags == -1)
 		return access(path, F_OK) == 0 ? 0 : -errno;
-	int fd = open(path, O_RDONLY | oflags);
-	return fd >= 0 ? fd : -errno;
+	return open_noatime(path, oflags);
 }
 
 /* The object at path, downloaded by this process under the cross-process lock unless it is
@@ -242,6 +322,7 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 	cached *all = NULL;
 	size_t cap = 0, count = 0;
 	struct dirent *de;
+	time_t now = time(NULL);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -265,6 +346,13 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 		if (c->evictable)
 			memcpy(c->name, de->d_name, len + 1);
 		c->atime = st.st_atim;
+		/* Fetched ahead and not read yet: the reader wants it soon, so it is evicted
+		 * last, unless it has waited longer than a read-ahead would (then first: its
+		 * access time is a day back). Evicted in admission order, a read-ahead deeper
+		 * than the room above the resident set would be thrown away before its read and
+		 * fetched twice; the resident set gives way to it instead. */
+		if ((st.st_mode & 07777) == PROBATION_NEW && st.st_ctim.tv_sec + UNREAD_KEEP_S > now)
+			c->atime.tv_sec = INT64_MAX / 2;
 		c->bytes = (uint64_t)st.st_blocks * 512;
 		c->ino = st.st_ino;
 	}
@@ -284,17 +372,6 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 	return 0;
 }
 
-/* The route's cache size, shared by every process through root/usage, a small file each
- * maps: without it every new process scanned obj/ (a readdir and a stat per object, ~10 ms
- * at 8000 objects) before its first addition, which a pipeline of short-lived readers (one
- * `cat` per 50 files) paid once per process. Additions add to it and every scan resets it,
- * so it drifts only by what a process adds while another scans, or a crash leaves
- * uncounted, until the next scan (each process still scans after adding an eighth of the
- * budget). */
-struct rd_usage {
-	atomic_uint_fast64_t bytes;
-	atomic_uint valid;      /* a scan has set bytes; 0 in a file just created */
-};
 
 void *rd_map_shared(const char *path, size_t size)
 {
@@ -380,14 +457,9 @@ void rd_cache_added(rd_route *rr, uint64_t size)
 	uint64_t bytes = rd_cache_bytes(size);
 	uint64_t budget = rr->cfg->cache_bytes;
 	pthread_mutex_lock(&rr->lock);
-	if (!rr->usage_tried) {
-		/* Mapped at the first addition, not at start-up: a process that only reads what
-		 * is cached never needs it. NULL if it cannot be: then this process keeps its
-		 * own count, measured by a scan. */
-		rr->usage_tried = 1;
-		rr->usage = map_usage(rr);
-	}
-	struct rd_usage *u = rr->usage;
+	/* Mapped at the first addition, not at start-up: a process that only reads what is
+	 * cached never needs it. */
+	struct rd_usage *u = usage_locked(rr);
 	rr->used += bytes;
 	rr->since_scan += bytes;
 	int known = rr->used_known;
@@ -406,6 +478,23 @@ void rd_cache_added(rd_route *rr, uint64_t size)
 	 * earlier version, or processes without the shared count, may have left objects). */
 	if ((over || !known) && !busy)
 		evict(rr);
+}
+
+void rd_cache_touch(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	mode_t m = st.st_mode & 07777;
+	if (m == PROBATION_NEW) {
+		fchmod(fd, PROBATION_READ); /* its access time stays a day back */
+		return;
+	}
+	if (m == PROBATION_READ)
+		fchmod(fd, 0600); /* read again while cached: resident */
+	/* tmpfs' relatime would not keep the access time current. */
+	const struct timespec now[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
+	futimens(fd, now);
 }
 
 int64_t rd_cache_usage(const rd_route *rr)

@@ -216,9 +216,7 @@ int rd_open(const cfg_route *r, const char *rest, struct stat *st, int flags, rd
 		if (rd_prefetch_claim_hit(key))
 			rd_count(rr, RD_C_prefetch_hits, 1);
 	}
-	/* The access time orders eviction (tmpfs' relatime would not keep it current). */
-	const struct timespec touch[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
-	futimens(fd, touch);
+	rd_cache_touch(fd);
 	if (r->prefetch == CFG_PREFETCH_LISTING)
 		rd_prefetch_after_open(rr, rest);
 	return fd;

@@ -161,6 +161,10 @@ extern _Thread_local uint64_t rd_evicted_by_thread;
 /* Accounts an object of size bytes added to obj/ and evicts least recently used files
  * beyond the budget. */
 void rd_cache_added(rd_route *rr, uint64_t size);
+/* Records a read of the cached object open on fd for eviction and admission: the access
+ * time of a resident object; the probation state of one admitted while the cache was
+ * full (see "Admission" in rd_cache.c). */
+void rd_cache_touch(int fd);
 /* The memory an object of size bytes holds in the cache, as the budget counts it: tmpfs
  * allocates whole pages, and scans count st_blocks. Counted by size, a million 100-byte
  * objects would have held 4 GiB against a 100 MiB budget. */
