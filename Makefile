@@ -244,7 +244,8 @@ clean:
 # local disk / tmpfs, on one throw-away MinIO per script. Each script writes its own section
 # of bench/RESULTS.md and a JSON file in bench/results/; chart.py draws bench/results.png.
 .PHONY: bench
-BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough profile
+BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough profile \
+	epochs tree_save torch_peer
 bench: deps
 	scripts/bench-deps.sh
 	$(MAKE) all

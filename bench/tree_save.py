@@ -529,6 +529,8 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=10)
     ap.add_argument("--tf-mib", type=int, default=256,
                     help="size of the TensorFlow save shape (0: none)")
+    ap.add_argument("--shapes", default="sharded,big,tf",
+                    help="which shapes to run, comma-separated (diagnostics)")
     ap.add_argument("--toxic-streams", choices=("both", "downstream", "upstream"),
                     default="both")
     ap.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
@@ -555,8 +557,8 @@ def main():
     server = toxi = mc = None
     try:
         log(f"making the sources in {work}/src")
-        shapes = make_shapes(work / "src", args.files, args.big_mib, args.seed,
-                             args.tf_mib)
+        shapes = [s for s in make_shapes(work / "src", args.files, args.big_mib, args.seed,
+                                         args.tf_mib) if s.tag in args.shapes.split(",")]
         server = MinioServer().start()
         mc = Mc(server)
         mc.mb(BUCKET)

@@ -15,7 +15,7 @@ install_debs $DEB_PKGS
 
 req="$top/bench/requirements.txt"
 if ! cmp -s "$req" "$venv/.bench-requirements" 2>/dev/null; then
-	log "installing the benchmark's Python requirements (matplotlib)"
+	log "installing the benchmark's Python requirements (matplotlib, s3torchconnector)"
 	"$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
 	cp "$req" "$venv/.bench-requirements"
 fi
