@@ -32,14 +32,14 @@ _Thread_local uint64_t rd_evicted_by_thread;
  * the first read the one after the download, so the state lives in the file, for every
  * process: mode 0400 downloaded, 0440 read once, owner-writable resident (as created).
  * Every RESIDENT_EVERY-th object admitted while full enters resident anyway, so a resident
- * set that is no longer read (another data set now) is replaced over a few epochs instead
+ * set that is no longer read (another data set now) is replaced over tens of epochs instead
  * of never (BIP, Qureshi et al. 2007); objects untouched for a day age out too. The cost: a
  * data set that fits the cache but arrives while the cache is full of another one, and is
  * larger than the tenth eviction keeps free, takes those epochs to be fully cached. */
 #define PROBATION_NEW 0400
 #define PROBATION_READ 0440
 #define PROBATION_AGE_S (24 * 3600)
-#define RESIDENT_EVERY 32
+#define RESIDENT_EVERY 64
 #define UNREAD_KEEP_S 60
 
 static atomic_uint admitted_full;

@@ -29,6 +29,7 @@ typedef struct rd_listed {
 	size_t nfiles;
 	int order_loaded;
 	long last_open;          /* index of the file last opened, to see a sequential reader */
+	int near_opens;          /* opens in a row each near the one before (rd_prefetch.c) */
 	unsigned char *queued;   /* per file: prefetch already queued */
 	UT_hash_handle hh;
 } rd_listed;

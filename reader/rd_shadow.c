@@ -529,5 +529,6 @@ int rd_listed_load_order(rd_route *rr, rd_listed *l)
 	fclose(f);
 	l->queued = calloc(l->nfiles ? l->nfiles : 1, 1);
 	l->last_open = -1;
+	l->near_opens = 0;
 	return l->queued ? 0 : -ENOMEM;
 }

@@ -1516,10 +1516,10 @@ def test_epochs_larger_than_the_cache_still_hit_it(tree, make_route, order):
     read: epoch 2 found nothing. Admission on probation (reader/rd_cache.c) keeps a resident
     set: from epoch 2 about budget / data set of the reads (~20% here; at least 15%) come
     from the cache, in listing order and shuffled, with the listing prefetch and the agent.
-    The budget is only 246 pages, so the read-ahead is 4 files (a default one of 16 is 6% of
-    it, and the few a shuffled order sets off by chance stay for a minute: bench/ measures
-    realistic sizes). A small set read while the cache is full of the large one is cached
-    from its third pass: a probationer read twice becomes resident."""
+    The budget is only 246 pages, so the read-ahead is 4 files (the default 16 is 6.5% of
+    it and takes from the resident set what it keeps unread: bench/epochs.py measures
+    realistic sizes with the defaults). A small set read while the cache is full of the
+    large one is cached from its third pass: a probationer read twice becomes resident."""
     flat = tree.wide_root / "flat"
     names = [f"f{i:05d}.txt" for i in range(WIDE_FILES) if i % 7]
     want = {n: (flat / n).read_bytes() for n in names}
