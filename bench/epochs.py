@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as a script, bench/ comes first on sys.path, and bench/profile.py would hide the
+# standard library's profile module (torch's ImageFolder and DCP import cProfile).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
