@@ -63,6 +63,7 @@ READ_KINDS = [
     ("s3torchconnector S3MapDataset + PIL", "s3-map-pil"),
     ("s3torchconnector S3IterableDataset", "s3-iter"),
 ]
+SAVE_KINDS = ("local-torch", "rw-torch", "s3-torch", "local-dcp", "rw-dcp", "s3-dcp")
 
 
 # -- children (run as `torch_peer.py _read ...` / `_save ...`) -------------------------------
@@ -146,7 +147,7 @@ def save_child(a):
     import torch
     sd = state_dict(a.mib)
     t0 = time.monotonic()
-    if a.kind == "rw-torch":
+    if a.kind in ("rw-torch", "local-torch"):
         os.makedirs(os.path.dirname(a.dest), exist_ok=True)
         t0 = time.monotonic()
         torch.save(sd, a.dest)
@@ -156,7 +157,7 @@ def save_child(a):
         t0 = time.monotonic()
         with ck.writer(a.dest) as w:
             torch.save(sd, w)
-    elif a.kind == "rw-dcp":
+    elif a.kind in ("rw-dcp", "local-dcp"):
         import torch.distributed.checkpoint as dcp
         os.makedirs(a.dest, exist_ok=True)
         t0 = time.monotonic()
@@ -267,7 +268,9 @@ def save_pass(ctx, kind, mib, ms, rnd):
     argv = [str(VENV_PY), str(SELF), "_save", "--kind", kind, "--mib", str(mib),
             "--endpoint", ctx["toxi"].endpoint]
     env, shown, top = dict(ctx["env"]), {}, None
-    if kind.startswith("rw-"):
+    if kind.startswith("local-"):
+        dest = ctx["work"] / "local" / tag / ("model.pt" if kind == "local-torch" else "dcp")
+    elif kind.startswith("rw-"):
         top = Path(WRITE_BASE + tag)
         route = top / "ckpt"
         conf = ctx["work"] / f"write-{tag}.conf"
@@ -284,8 +287,11 @@ def save_pass(ctx, kind, mib, ms, rnd):
     p = common.timed(argv, env, timeout=900, server_pid=ctx["server"].pid, keep_stdout=True)
     res = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
     got = list_prefix(ctx["s3"], prefix)
-    ok = p.ok and bool(res) and bool(got)
-    if kind.endswith("torch"):
+    ok = p.ok and bool(res) and (bool(got) or kind.startswith("local-"))
+    if kind.startswith("local-"):
+        shutil.rmtree(ctx["work"] / "local" / tag, ignore_errors=True)
+        res["durable_s"] = None
+    elif kind.endswith("torch"):
         ok = ok and got.get(prefix + "model.pt", 0) > mib * MiB
     else:
         ok = ok and any(k.endswith(".metadata") for k in got)
@@ -351,15 +357,18 @@ def report(args, facts, reads, saves, nfiles, total, elapsed):
     out += ["", "Targets (issue 17, cold small files vs s3torchconnector, same DataLoader "
             "shape): ≥ 1.2× at 0 ms and ≥ 2× at 10 ms.", ""]
     if saves:
-        out += ["## Checkpoint saves (median seconds: save returns / durable)", "",
+        out += [f"## Checkpoint saves (median seconds of {args.save_runs} passes: save returns / "
+                "durable)", "",
                 "| save | client | " + " | ".join(f"+{ms} ms" for ms in args.latency) + " |",
                 "|---|---|" + "---|" * len(args.latency)]
-        labels = {"rw-torch": "rwsplit write route, torch.save",
+        labels = {"local-torch": "local disk, torch.save",
+                  "local-dcp": "local disk, dcp.save (its default sync_files: fsync)",
+                  "rw-torch": "rwsplit write route, torch.save",
                   "s3-torch": "s3torchconnector S3Checkpoint, torch.save",
                   "rw-dcp": "rwsplit write route, dcp.save",
                   "s3-dcp": "s3torchconnector S3StorageWriter, dcp.save"}
         for mib in args.save_mib:
-            for kind in ("rw-torch", "s3-torch", "rw-dcp", "s3-dcp"):
+            for kind in SAVE_KINDS:
                 cells = []
                 for ms in args.latency:
                     ps = saves.get((kind, mib, ms), [])
@@ -369,8 +378,29 @@ def report(args, facts, reads, saves, nfiles, total, elapsed):
                                  f"{fmt(med([p['durable'] for p in good]))}"
                                  + (f" ({bad} failed: {ps[0]['note'][:80]})" if bad else ""))
                 out.append(f"| {mib} MiB | {labels[kind]} | " + " | ".join(cells) + " |")
-        out += ["", "Target (issue 17): rwsplit's time to durable ≤ 1.0× s3torchconnector's "
-                "writer.", ""]
+        out += ["", "### rwsplit's ratios (medians)", "",
+                "| save | ratio | " + " | ".join(f"+{ms} ms" for ms in args.latency) + " |",
+                "|---|---|" + "---|" * len(args.latency)]
+
+        def m(kind, mib, ms, what):
+            return med([p[what] for p in saves.get((kind, mib, ms), []) if p["ok"]])
+        for mib in args.save_mib:
+            for api, rw, loc, peer in (("torch.save", "rw-torch", "local-torch", "s3-torch"),
+                                       ("dcp.save", "rw-dcp", "local-dcp", "s3-dcp")):
+                for label, num, den in (
+                        ("save / local disk's save (target ≤ 1.1×)",
+                         lambda ms: m(rw, mib, ms, "save"), lambda ms: m(loc, mib, ms, "save")),
+                        ("durable / s3torchconnector's (target ≤ 1.0×)",
+                         lambda ms: m(rw, mib, ms, "durable"),
+                         lambda ms: m(peer, mib, ms, "durable"))):
+                    cells = []
+                    for ms in args.latency:
+                        a, b = num(ms), den(ms)
+                        cells.append(f"{a / b:.2f}×" if a and b else "–")
+                    out.append(f"| {mib} MiB {api} | {label} | " + " | ".join(cells) + " |")
+        out += ["", "DCP's `FileSystemWriter` fsyncs every file it writes by default "
+                "(`sync_files=True`), and an fsync on a write route returns once the file is "
+                "in the store: rwsplit's dcp.save is therefore as long as its upload.", ""]
     out += ["## Exact commands (first pass of each row)", ""]
     seen = set()
     for group in (reads, saves):
@@ -386,7 +416,8 @@ def main():
         return child(sys.argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=4000)
-    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=1, help="read passes per row")
+    ap.add_argument("--save-runs", type=int, default=3, help="save passes per row")
     ap.add_argument("--workers", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--latency", type=int, nargs="+", default=[0, 10])
     ap.add_argument("--save-mib", type=int, nargs="*", default=[256, 1024])
@@ -397,7 +428,7 @@ def main():
                     help="400 files, 4 workers, a 64 MiB save, one run")
     args = ap.parse_args()
     if args.quick:
-        args.files, args.workers, args.save_mib, args.runs = 400, [4], [64], 1
+        args.files, args.workers, args.save_mib, args.runs, args.save_runs = 400, [4], [64], 1, 1
     lib = Path(args.build).resolve() / "lib" / "librwsplit.so"
     try:
         import s3torchconnector  # noqa: F401
@@ -435,8 +466,9 @@ def main():
                         reads.setdefault((kind, w, ms), []).append(p)
                         log(f"+{ms} ms {kind} w{w}: {fmt(p['seconds'])} s, cpu "
                             f"{fmt(p['client_cpu'], 1)} {'ok' if p['ok'] else 'FAILED ' + p['note']}")
+            for rnd in range(args.save_runs):
                 for mib in args.save_mib:
-                    for kind in ("rw-torch", "s3-torch", "rw-dcp", "s3-dcp"):
+                    for kind in SAVE_KINDS:
                         p = save_pass(ctx, kind, mib, ms, rnd)
                         saves.setdefault((kind, mib, ms), []).append(p)
                         log(f"+{ms} ms {kind} {mib} MiB: save {fmt(p['save'])} durable "
