@@ -44,6 +44,8 @@ def colour(system):
         return "#1f77b4" if "tuned" not in s else "#6baed6"
     if "rclone" in s:
         return "#2ca02c"
+    if "s3torchconnector" in s:
+        return "#e377c2"
     if "boto3" in s or "sdk" in s:
         return "#ff7f0e"
     if "mc " in s or s == "mc" or s.startswith("mc"):

@@ -218,7 +218,7 @@ def main():
             "title": "Epochs larger than the cache: % of files from the cache", "unit": "%",
             "lower_is_better": False,
             "groups": [{"label": f"epoch {e}", "values": {
-                f"{label[:1]} {order}": 100 * (1 - rows[e - 1]["gets"] / args.files)
+                f"rwsplit, {label[:1]}, {order}": 100 * (1 - rows[e - 1]["gets"] / args.files)
                 for (label, order), (rows, _, _) in results.items() if len(rows) >= e}}
                 for e in range(1, args.epochs + 1)]})
         log(f"wrote section epochs of {args.out}")

@@ -157,7 +157,9 @@ def test_renewed_during_a_job_and_shared_by_processes(setup):
     shared = len(re.findall(r"credentials \(web identity [^)]*\): taken from the node's "
                             r"shared file", logs))
     renewed = len(re.findall(r"credentials \(web identity [^)]*\) renewed", logs))
-    assert renewed >= 3, logs[-4000:]
+    # Renewal is lazy (the first request signed after the refresh point): a 10-round job
+    # spans two or three 4 s periods, depending on how fast the machine runs it.
+    assert renewed >= 2, logs[-4000:]
     assert shared >= 1, logs[-4000:]
     # ~10 s of job at a renewal every 4 s: one process asks, the others read its answer.
     assert fresh <= 8, (fresh, shared, renewed)
