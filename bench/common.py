@@ -498,6 +498,31 @@ def tool_reason(name):
     return fuse_reason()
 
 
+def read_route_config(server, path, cache_dir, route, url, cache, endpoint=None):
+    """Writes an rwsplit config with one read route (listing prefetch, `cache` budget as
+    rwsplit writes sizes, e.g. "625MiB") and cache_dir to path; returns path."""
+    path.write_text(f"[global]\ncache_dir = {cache_dir}\n\n" + server.config_text(
+        routes=[("read", route, url, {"prefetch": "listing", "cache": cache})],
+        endpoint=endpoint))
+    return path
+
+
+def hashed_files(root, names, label=None):
+    """A torch Dataset of the files root/names[i]: item i is (label(i), sha256 hex of the
+    file's bytes), label defaulting to i. Built on first use: torch is imported here."""
+    from torch.utils.data import Dataset
+    label = label or (lambda i: i)
+
+    class HashedFiles(Dataset):
+        def __len__(self):
+            return len(names)
+
+        def __getitem__(self, i):
+            with open(os.path.join(root, names[i]), "rb") as f:
+                return label(i), hashlib.sha256(f.read()).hexdigest()
+    return HashedFiles()
+
+
 def rwsplit_env(server, lib, conf, extra=None):
     """The environment of a program run under rwsplit with config conf."""
     shown = {"LD_PRELOAD": str(lib), "RWSPLIT_CONFIG": str(conf), **(extra or {})}

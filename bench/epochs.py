@@ -54,17 +54,9 @@ def child_main(argv):
     ap.add_argument("--config", required=True)
     a = ap.parse_args(argv)
     import torch
-    from torch.utils.data import DataLoader, Dataset
+    from torch.utils.data import DataLoader
     want = json.loads(Path(a.manifest).read_text())
     names = sorted(want)
-
-    class Files(Dataset):
-        def __len__(self):
-            return len(names)
-
-        def __getitem__(self, i):
-            with open(os.path.join(a.root, names[i]), "rb") as f:
-                return i, hashlib.sha256(f.read()).hexdigest()
 
     def counters():
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD",
@@ -74,7 +66,7 @@ def child_main(argv):
         [r] = json.loads(out)["routes"]
         return r
     torch.manual_seed(1)
-    loader = DataLoader(Files(), batch_size=1, shuffle=a.shuffle, num_workers=a.workers,
+    loader = DataLoader(common.hashed_files(a.root, names), batch_size=1, shuffle=a.shuffle, num_workers=a.workers,
                         collate_fn=lambda b: b[0], persistent_workers=True)
     for epoch in range(1, a.epochs + 1):
         before = counters()
@@ -107,19 +99,11 @@ def make_data(root, nfiles, seed):
     return want, total, pages
 
 
-def config(server, work, cache_dir, budget, tag):
-    text = f"[global]\ncache_dir = {cache_dir}\n\n" + server.config_text(routes=[
-        ("read", ROUTE, f"s3://{BUCKET}/{PREFIX}",
-         {"prefetch": "listing", "cache": f"{max(1, budget // KiB)}KiB"})])
-    path = work / f"rwsplit-{tag}.conf"
-    path.write_text(text)
-    return path
-
-
 def run_config(server, lib, rwsplit, work, manifest, budget, shuffle, epochs, tag):
     cache = Path("/dev/shm") / f"rwbench-epochs-{tag}"
     shutil.rmtree(cache, ignore_errors=True)
-    conf = config(server, work, cache, budget, tag)
+    conf = common.read_route_config(server, work / f"rwsplit-{tag}.conf", cache, ROUTE,
+                                    f"s3://{BUCKET}/{PREFIX}", f"{max(1, budget // KiB)}KiB")
     env, shown = common.rwsplit_env(server, lib, conf, {"RWSPLIT_LOG": "info"})
     argv = [str(VENV_PY), str(SELF), "_child", ROUTE, "--manifest", str(manifest),
             "--epochs", str(epochs), "--rwsplit", str(rwsplit), "--config", str(conf)]

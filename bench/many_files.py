@@ -225,12 +225,8 @@ def empty_dir(path):
 
 
 def rwsplit_config(server, work, cache_dir, budget, tag):
-    text = f"[global]\ncache_dir = {cache_dir}\n\n" + server.config_text(routes=[
-        ("read", ROUTE, f"s3://{BUCKET}/{PREFIX}",
-         {"prefetch": "listing", "cache": f"{max(1, budget // MiB)}MiB"})])
-    path = work / f"rwsplit-{tag}.conf"
-    path.write_text(text)
-    return path
+    return common.read_route_config(server, work / f"rwsplit-{tag}.conf", cache_dir, ROUTE,
+                                    f"s3://{BUCKET}/{PREFIX}", f"{max(1, budget // MiB)}MiB")
 
 
 def rwsplit_row(server, lib, work, shm, mtread, lists, threads, runs, budget, tag, system):

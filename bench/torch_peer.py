@@ -81,21 +81,12 @@ def decode(data):
 
 
 def read_child(a):
-    import torch
-    from torch.utils.data import DataLoader, Dataset
+    from torch.utils.data import DataLoader
     want = json.loads(Path(a.manifest).read_text())
     t0 = time.monotonic()
     if a.kind == "rw-files":
         names = sorted(want)
-
-        class Files(Dataset):
-            def __len__(self):
-                return len(names)
-
-            def __getitem__(self, i):
-                with open(os.path.join(a.root, names[i]), "rb") as f:
-                    return names[i], hashlib.sha256(f.read()).hexdigest()
-        ds = Files()
+        ds = common.hashed_files(a.root, names, label=names.__getitem__)
     elif a.kind == "rw-imagefolder":
         from torchvision.datasets import ImageFolder
 
@@ -237,11 +228,9 @@ def read_pass(ctx, kind, workers, ms):
     if kind.startswith("rw-"):
         cache = Path("/dev/shm") / f"rwbench-peer-{tag}"
         shutil.rmtree(cache, ignore_errors=True)
-        conf = ctx["work"] / f"read-{tag}.conf"
-        conf.write_text(f"[global]\ncache_dir = {cache}\n\n" + ctx["server"].config_text(
-            routes=[("read", READ_ROUTE, f"s3://{BUCKET}/{PREFIX}",
-                     {"prefetch": "listing", "cache": "4GiB"})],
-            endpoint=ctx["toxi"].endpoint))
+        conf = common.read_route_config(ctx["server"], ctx["work"] / f"read-{tag}.conf", cache,
+                                        READ_ROUTE, f"s3://{BUCKET}/{PREFIX}", "4GiB",
+                                        endpoint=ctx["toxi"].endpoint)
         env, shown = common.rwsplit_env(ctx["server"], ctx["lib"], conf)
     common.drop_caches()
     p = common.timed(argv, env, timeout=900, server_pid=ctx["server"].pid, keep_stdout=True)
