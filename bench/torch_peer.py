@@ -464,12 +464,13 @@ def main():
                             f"{fmt(p['durable'])} {'ok' if p['ok'] else 'FAILED ' + p['note']}")
         body = report(args, facts, reads, saves, args.files, total, time.monotonic() - t0)
         replace_section(args.out, "torch-peer", body)
-        common.save_json("torch_peer", {
-            "title": "Cold DataLoader epoch (s), 4 workers", "unit": "s",
-            "lower_is_better": True,
-            "groups": [{"label": f"+{ms} ms", "values": {
-                lbl: med([p["seconds"] for p in reads.get((k, 4, ms), []) if p["ok"]])
-                for lbl, k in READ_KINDS}} for ms in args.latency]})
+        if not args.quick:  # a trial run leaves the chart's data alone
+            common.save_json("torch_peer", {
+                "title": "Cold DataLoader epoch (s), 4 workers", "unit": "s",
+                "lower_is_better": True,
+                "groups": [{"label": f"+{ms} ms", "values": {
+                    lbl: med([p["seconds"] for p in reads.get((k, 4, ms), []) if p["ok"]])
+                    for lbl, k in READ_KINDS}} for ms in args.latency]})
         log(f"wrote section torch-peer of {args.out}")
     finally:
         if toxi:

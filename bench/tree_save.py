@@ -541,7 +541,11 @@ def main():
                     help="an extra [write] key for the route (diagnostics, e.g. upload_delay=5s)")
     ap.add_argument("--agent-log", default="", metavar="LEVEL",
                     help="RWSPLIT_AGENT_LOG for the agents (their log: the kept agent.log)")
+    ap.add_argument("--quick", action="store_true",
+                    help="20 files, a 64 MiB file, a 32 MiB TensorFlow save, one round, no warm-up")
     args = ap.parse_args()
+    if args.quick:
+        args.files, args.big_mib, args.tf_mib, args.runs, args.no_warmup = 20, 64, 32, 1, True
     lib = Path(args.build).resolve() / "lib" / "librwsplit.so"
     for need in (lib, TOXI_BIN, VENV_PY):
         if not Path(need).exists():
@@ -601,10 +605,11 @@ def main():
         body, gs, gd, cmd = report(args, rows, shapes, ctx, facts, time.monotonic() - t0,
                                    toxics)
         replace_section(args.out, SECTION, body)
-        save_json("tree_save", {
-            "title": "checkpoint save into a write-route tree (s)", "unit": "s",
-            "lower_is_better": True, "groups": gs + gd, "command": cmd,
-            "passes": [p for r in rows for p in r.passes]})
+        if not args.quick:  # a trial run leaves the chart's data alone
+            save_json("tree_save", {
+                "title": "checkpoint save into a write-route tree (s)", "unit": "s",
+                "lower_is_better": True, "groups": gs + gd, "command": cmd,
+                "passes": [p for r in rows for p in r.passes]})
         print(body)
     finally:
         kill_agents(ROUTE_BASE)
