@@ -147,9 +147,8 @@ static int download(rd_route *rr, const char *key, const char *etag, const struc
 			fchmod(fd, PROBATION_NEW);
 		}
 		futimens(fd, t);
-		char self[64];
-		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-		if (oflags != -1 && (*out = open_noatime(self, oflags)) < 0) {
+		/* (the private file is ours: O_NOATIME cannot be refused) */
+		if (oflags != -1 && (*out = rd_reopen(fd, oflags | O_NOATIME)) < 0) {
 			rc = *out;
 			snprintf(why, whylen, "%s: %s", tmp, strerror(-rc));
 		}
@@ -371,7 +370,6 @@ static int scan(const rd_route *rr, cached **out, size_t *n, uint64_t *total)
 	*n = evictable;
 	return 0;
 }
-
 
 void *rd_map_shared(const char *path, size_t size)
 {
