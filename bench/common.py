@@ -356,12 +356,16 @@ def env_line(extra):
 # -- results for the chart ------------------------------------------------------------------
 
 
-def save_json(name, data):
-    """Writes bench/results/NAME.json for bench/chart.py (overwriting the previous run's).
+def save_json(name, data, trial=False):
+    """Writes bench/results/NAME.json for bench/chart.py (overwriting the previous run's);
+    with trial (a --quick run) writes nothing, leaving the chart's data alone.
     data: {"title": str, "unit": "MB/s" | "files/s" | "s" | ..., "lower_is_better": bool,
     "groups": [{"label": "cold", "values": {system name: median, ...}}, ...],
     "log_scale": bool (optional), any other keys the script wants to keep}. One chart panel per file: a bar per system in
     every group. Dataclasses and Paths in data are converted."""
+    if trial:
+        log(f"trial run: {RESULTS_JSON / name}.json left as it was")
+        return
     RESULTS_JSON.mkdir(parents=True, exist_ok=True)
 
     def conv(o):
@@ -521,6 +525,21 @@ def hashed_files(root, names, label=None):
             with open(os.path.join(root, names[i]), "rb") as f:
                 return label(i), hashlib.sha256(f.read()).hexdigest()
     return HashedFiles()
+
+
+def key_sizes(s3, bucket, prefix):
+    """{key less prefix: size} of every object under prefix (boto3 client s3)."""
+    got = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            got[o["Key"][len(prefix):]] = o["Size"]
+    return got
+
+
+def shown_command(env_shown, argv):
+    """argv as a shell line, after the variables of env_shown (as `rwsplit_env` returns)."""
+    prefix = env_line(env_shown) + " " if env_shown else ""
+    return prefix + shlex.join(str(a) for a in argv)
 
 
 def rwsplit_env(server, lib, conf, extra=None):

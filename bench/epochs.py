@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import random
-import shlex
 import shutil
 import subprocess
 import sys
@@ -66,8 +65,9 @@ def child_main(argv):
         [r] = json.loads(out)["routes"]
         return r
     torch.manual_seed(1)
-    loader = DataLoader(common.hashed_files(a.root, names), batch_size=1, shuffle=a.shuffle, num_workers=a.workers,
-                        collate_fn=lambda b: b[0], persistent_workers=True)
+    loader = DataLoader(common.hashed_files(a.root, names), batch_size=1, shuffle=a.shuffle,
+                        num_workers=a.workers, collate_fn=lambda b: b[0],
+                        persistent_workers=True)
     for epoch in range(1, a.epochs + 1):
         before = counters()
         t0 = time.monotonic()
@@ -109,7 +109,7 @@ def run_config(server, lib, rwsplit, work, manifest, budget, shuffle, epochs, ta
             "--epochs", str(epochs), "--rwsplit", str(rwsplit), "--config", str(conf)]
     if shuffle:
         argv.append("--shuffle")
-    cmd = common.env_line(shown) + " " + shlex.join(argv)
+    cmd = common.shown_command(shown, argv)
     try:
         p = subprocess.run(argv, env=env, capture_output=True, timeout=1800, cwd=REPO)
     finally:
@@ -130,16 +130,16 @@ def report(args, facts, results, nfiles, total, pages, elapsed):
     out += ["", f"Data set: {nfiles} files of 80–140 KB in 4 directories, {total / 1e6:.0f} MB "
             f"({pages / MiB:.0f} MiB of cache pages).", "",
             "## From cache per epoch (1 - GETs / files)", "",
-            "| budget | order | epoch 1 | epoch 2 | epoch 3 | GETs per epoch | evictions per "
-            "epoch | seconds per epoch | bytes checked |", "|---|---|---|---|---|---|---|---|---|"]
+            "| budget | order | " + " | ".join(f"epoch {e}" for e in range(1, args.epochs + 1))
+            + " | GETs per epoch | evictions per epoch | seconds per epoch | bytes checked |",
+            "|---|---|" + "---|" * (args.epochs + 4)]
     verdict = []
     for (label, order), (rows, _, note) in results.items():
         if len(rows) != args.epochs:
-            out.append(f"| {label} | {order} | failed: {note[:200]} | | | | | | |")
+            out.append(f"| {label} | {order} | failed: {note[:200]} |" + " |" * (args.epochs + 3))
             continue
         hits = [1 - r["gets"] / nfiles for r in rows]
-        cells = [f"{100 * h:.1f}%" for h in hits] + [""] * (3 - len(hits))
-        out.append(f"| {label} | {order} | {' | '.join(cells[:3])} | "
+        out.append(f"| {label} | {order} | {' | '.join(f'{100 * h:.1f}%' for h in hits)} | "
                    f"{', '.join(str(r['gets']) for r in rows)} | "
                    f"{', '.join(str(r['evictions']) for r in rows)} | "
                    f"{', '.join(format(r['seconds'], '.1f') for r in rows)} | "
@@ -198,14 +198,13 @@ def main():
                 results[(label, order)] = (rows, cmd, note)
         body = report(args, facts, results, args.files, total, pages, time.monotonic() - t0)
         replace_section(args.out, "epochs", body)
-        if not args.quick:  # a trial run leaves the chart's data alone
-            common.save_json("epochs", {
-                "title": "Epochs larger than the cache: % of files from the cache", "unit": "%",
-                "lower_is_better": False,
-                "groups": [{"label": f"epoch {e}", "values": {
-                    f"rwsplit, {label[:1]}, {order}": 100 * (1 - rows[e - 1]["gets"] / args.files)
-                    for (label, order), (rows, _, _) in results.items() if len(rows) >= e}}
-                    for e in range(1, args.epochs + 1)]})
+        common.save_json("epochs", {
+            "title": "Epochs larger than the cache: % of files from the cache", "unit": "%",
+            "lower_is_better": False,
+            "groups": [{"label": f"epoch {e}", "values": {
+                f"rwsplit, {label[:1]}, {order}": 100 * (1 - rows[e - 1]["gets"] / args.files)
+                for (label, order), (rows, _, _) in results.items() if len(rows) >= e}}
+                for e in range(1, args.epochs + 1)]}, trial=args.quick)
         log(f"wrote section epochs of {args.out}")
     finally:
         common.release(server, mc, work)

@@ -68,7 +68,6 @@ import json
 import os
 import random
 import re
-import shlex
 import shutil
 import signal
 import statistics
@@ -85,7 +84,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from bench.common import Pass, fmt, log  # noqa: E402
+from bench.common import Pass, fmt, log, shown_command as shown  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer  # noqa: E402
 
@@ -212,11 +211,6 @@ class Row:
     @property
     def name(self):
         return f"{self.system}, {self.threads} threads"
-
-
-def shown(env_shown, argv):
-    prefix = common.env_line(env_shown) + " " if env_shown else ""
-    return prefix + shlex.join(str(a) for a in argv)
 
 
 def empty_dir(path):

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import random
-import shlex
 import shutil
 import signal
 import sys
@@ -240,15 +239,7 @@ def read_pass(ctx, kind, workers, ms):
     return {"ok": p.ok and res.get("ok", False), "seconds": p.seconds,
             "in_process": res.get("seconds"), "client_cpu": p.client_cpu,
             "server_cpu": p.server_cpu, "note": p.note,
-            "cmd": (common.env_line(shown) + " " if shown else "") + shlex.join(argv)}
-
-
-def list_prefix(s3, prefix):
-    got = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for o in page.get("Contents", []):
-            got[o["Key"]] = o["Size"]
-    return got
+            "cmd": common.shown_command(shown, argv)}
 
 
 def save_pass(ctx, kind, mib, ms, rnd):
@@ -275,24 +266,24 @@ def save_pass(ctx, kind, mib, ms, rnd):
     time.sleep(2)
     p = common.timed(argv, env, timeout=900, server_pid=ctx["server"].pid, keep_stdout=True)
     res = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
-    got = list_prefix(ctx["s3"], prefix)
+    got = common.key_sizes(ctx["s3"], BUCKET, prefix)
     ok = p.ok and bool(res) and (bool(got) or kind.startswith("local-"))
     if kind.startswith("local-"):
         shutil.rmtree(ctx["work"] / "local" / tag, ignore_errors=True)
         res["durable_s"] = None
     elif kind.endswith("torch"):
-        ok = ok and got.get(prefix + "model.pt", 0) > mib * MiB
+        ok = ok and got.get("model.pt", 0) > mib * MiB
     else:
         ok = ok and any(k.endswith(".metadata") for k in got)
     out = {"ok": ok, "save": res.get("save_s"), "note": p.note,
            "durable": res.get("durable_s"), "exit": p.seconds,
            "objects": len(got), "bytes": sum(got.values()), "client_cpu": p.client_cpu,
-           "cmd": (common.env_line(shown) + " " if shown else "") + shlex.join(argv)}
+           "cmd": common.shown_command(shown, argv)}
     if top:
         kill_tree_agents(str(top), signal.SIGTERM, name_prefix=True)
         shutil.rmtree(top, ignore_errors=True)
     for k in got:
-        ctx["s3"].delete_object(Bucket=BUCKET, Key=k)
+        ctx["s3"].delete_object(Bucket=BUCKET, Key=prefix + k)
     return out
 
 
@@ -464,13 +455,12 @@ def main():
                             f"{fmt(p['durable'])} {'ok' if p['ok'] else 'FAILED ' + p['note']}")
         body = report(args, facts, reads, saves, args.files, total, time.monotonic() - t0)
         replace_section(args.out, "torch-peer", body)
-        if not args.quick:  # a trial run leaves the chart's data alone
-            common.save_json("torch_peer", {
-                "title": "Cold DataLoader epoch (s), 4 workers", "unit": "s",
-                "lower_is_better": True,
-                "groups": [{"label": f"+{ms} ms", "values": {
-                    lbl: med([p["seconds"] for p in reads.get((k, 4, ms), []) if p["ok"]])
-                    for lbl, k in READ_KINDS}} for ms in args.latency]})
+        common.save_json("torch_peer", {
+            "title": "Cold DataLoader epoch (s), 4 workers", "unit": "s",
+            "lower_is_better": True,
+            "groups": [{"label": f"+{ms} ms", "values": {
+                lbl: med([p["seconds"] for p in reads.get((k, 4, ms), []) if p["ok"]])
+                for lbl, k in READ_KINDS}} for ms in args.latency]}, trial=args.quick)
         log(f"wrote section torch-peer of {args.out}")
     finally:
         if toxi:

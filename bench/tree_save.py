@@ -162,7 +162,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (VENV_PY, command_line, fmt, fs_type, host_facts,  # noqa: E402
-                          lib_fact, load_average, log, save_json, stats)
+                          key_sizes, lib_fact, load_average, log, save_json, stats)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer, free_port  # noqa: E402
 from tests.harness.proc import kill_tree_agents  # noqa: E402
@@ -298,16 +298,8 @@ def tree_sizes(root):
     return got
 
 
-def list_sizes(s3, prefix):
-    got = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for o in page.get("Contents", []):
-            got[o["Key"][len(prefix):]] = o["Size"]
-    return got
-
-
 def delete_prefix(s3, prefix):
-    keys = [{"Key": prefix + k} for k in list_sizes(s3, prefix)]
+    keys = [{"Key": prefix + k} for k in key_sizes(s3, BUCKET, prefix)]
     for i in range(0, len(keys), 1000):
         s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys[i:i + 1000], "Quiet": True})
 
@@ -398,7 +390,7 @@ def rwsplit_pass(ctx, row, shape, rnd):
         p.save_s, p.durable_s = res["save_s"], t_exit - res["t_open"]
         p.exit_wait_s, p.prep_s = t_exit - res["t_close"], res["t_mkdir"] - res["t_start"]
         want = expected(shape, route)
-        got = list_sizes(ctx.s3, prefix)
+        got = key_sizes(ctx.s3, BUCKET, prefix)
         if got != want:
             missing = [k for k in want if got.get(k) != want[k]]
             p.ok, p.note = False, (f"bucket at exit: {len(got)} objects, {len(missing)} "
@@ -605,11 +597,10 @@ def main():
         body, gs, gd, cmd = report(args, rows, shapes, ctx, facts, time.monotonic() - t0,
                                    toxics)
         replace_section(args.out, SECTION, body)
-        if not args.quick:  # a trial run leaves the chart's data alone
-            save_json("tree_save", {
-                "title": "checkpoint save into a write-route tree (s)", "unit": "s",
-                "lower_is_better": True, "groups": gs + gd, "command": cmd,
-                "passes": [p for r in rows for p in r.passes]})
+        save_json("tree_save", {
+            "title": "checkpoint save into a write-route tree (s)", "unit": "s",
+            "lower_is_better": True, "groups": gs + gd, "command": cmd,
+            "passes": [p for r in rows for p in r.passes]}, trial=args.quick)
         print(body)
     finally:
         kill_agents(ROUTE_BASE)
