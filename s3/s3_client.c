@@ -69,6 +69,8 @@ void s3_client_free(s3_client *c)
 		return;
 	for (int i = 0; i < c->npool; i++)
 		curl_easy_cleanup(c->pool[i]);
+	for (int i = 0; i < c->nbatch; i++)
+		free(c->batch[i]);
 	pthread_mutex_destroy(&c->pool_lock);
 	s3_creds_free(c->creds);
 	free(c->scheme);
@@ -93,6 +95,7 @@ void s3_client_after_fork(s3_client *c)
 	/* The handles' sockets (and TLS sessions) belong to the parent: closing them here would
 	 * send a TLS close_notify on the parent's connection, so they are dropped unclosed. */
 	c->npool = 0;
+	c->nbatch_made = c->nbatch; /* those the parent's other threads held are theirs */
 	pthread_mutex_unlock(&c->pool_lock);
 	s3_creds_after_fork(c->creds);
 }

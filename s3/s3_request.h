@@ -17,6 +17,11 @@
 #include "s3/s3_sigv4.h"
 
 #define S3_POOL_MAX 64
+/* Buffers that gather a GET's body before it is written to a file (s3_transport.c): at
+ * most this many per client, so that a process with a hundred fetching threads does not
+ * keep a hundred of them; a GET that finds none free writes curl's pieces directly. */
+#define S3_BATCH_MAX 32
+#define S3_BATCH_BYTES (128 * 1024)
 #define S3_MAX_EXTRA 6
 
 struct s3_client {
@@ -28,6 +33,9 @@ struct s3_client {
 	pthread_mutex_t pool_lock;
 	CURL *pool[S3_POOL_MAX];  /* idle handles; each keeps its connections alive */
 	int npool;
+	char *batch[S3_BATCH_MAX]; /* idle body buffers of S3_BATCH_BYTES (under pool_lock) */
+	int nbatch;               /* idle ones in batch[] */
+	int nbatch_made;          /* allocated, idle or in use */
 	atomic_uint_fast64_t requests, retries, bytes_in, bytes_out;
 };
 

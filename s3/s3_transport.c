@@ -23,11 +23,14 @@
 #define BACKOFF_CAP_MS 5000
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SHUTDOWN_WAIT_MS 3000
-/* Sizes: a small object arrives in one or two recv() and one pwrite(), while a process with
- * a hundred fetching threads (one buffer of each kind per thread) stays within tens of MiB. */
-#define RECV_BUFFER (128 * 1024)
+/* curl's receive buffer, one per handle and so one per request in flight: 32 KiB keeps a
+ * process with a hundred fetching threads (and the agent serving it) within a few MiB, and
+ * a small object still arrives in a few recv(); a ranged GET of a large object's part gets
+ * the larger buffer, so that a sequential read makes a quarter of the recv() calls. */
+#define RECV_BUFFER (32 * 1024)
+#define RECV_BUFFER_LARGE (128 * 1024)
+#define LARGE_RANGE (1024 * 1024)
 #define SEND_BUFFER (256 * 1024)
-#define FD_BATCH (256 * 1024) /* body bytes gathered before one pwrite() to a file sink */
 
 static atomic_int shutting_down;
 static atomic_int in_flight;
@@ -46,31 +49,40 @@ typedef struct attempt {
 	uint64_t moved_at_ms;  /* when that number last changed */
 	int stalled;           /* aborted for making no progress */
 	int cancelled;         /* aborted because the process is exiting */
-	char *batch;           /* S3_SINK_FD: body bytes not yet written (the thread's buffer) */
+	char *batch;           /* S3_SINK_FD: body bytes not yet written (from batch_get) */
 	size_t batched;
+	int unbatched;         /* batch_get found none: pieces are written as they come */
 } attempt;
 
 /* curl hands the body over in pieces of at most 16 KiB; written one by one they made the
- * pwrite() calls a third of a small-object GET's CPU. Each thread gathers them in one
- * buffer of its own, kept for the thread's life. */
-static pthread_key_t batch_key;
-static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
-
-static void batch_key_init(void)
+ * pwrite() calls a third of a small-object GET's CPU. A GET gathers them in a buffer taken
+ * from its client at the first byte and given back when the request ends, so buffers are
+ * held only while bodies arrive, not for the life of every thread that ever fetched. */
+static char *batch_get(s3_client *c)
 {
-	if (pthread_key_create(&batch_key, free) != 0)
-		batch_key = 0;
-}
-
-static char *thread_batch(void)
-{
-	pthread_once(&batch_once, batch_key_init);
-	char *b = pthread_getspecific(batch_key);
-	if (!b && (b = malloc(FD_BATCH)) && pthread_setspecific(batch_key, b) != 0) {
-		free(b);
-		b = NULL;
+	char *b = NULL;
+	int make = 0;
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->nbatch > 0)
+		b = c->batch[--c->nbatch];
+	else if (c->nbatch_made < S3_BATCH_MAX)
+		make = ++c->nbatch_made;
+	pthread_mutex_unlock(&c->pool_lock);
+	if (make && !(b = malloc(S3_BATCH_BYTES))) {
+		pthread_mutex_lock(&c->pool_lock);
+		c->nbatch_made--;
+		pthread_mutex_unlock(&c->pool_lock);
 	}
 	return b;
+}
+
+static void batch_put(s3_client *c, char *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&c->pool_lock);
+	c->batch[c->nbatch++] = b; /* room: at most nbatch_made <= S3_BATCH_MAX exist */
+	pthread_mutex_unlock(&c->pool_lock);
 }
 
 static CURL *pool_get(s3_client *c)
@@ -238,9 +250,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		memcpy(req->buf + req->delivered, data, len);
 		break;
 	case S3_SINK_FD:
-		if (a->batched + len > FD_BATCH && (a->local_err = flush_batch(a)))
+		if (!a->batch && !a->unbatched)
+			a->unbatched = !(a->batch = batch_get(a->c));
+		if (a->batched + len > S3_BATCH_BYTES && (a->local_err = flush_batch(a)))
 			return 0;
-		if (a->batch && len <= FD_BATCH) {
+		if (a->batch && len <= S3_BATCH_BYTES) {
 			memcpy(a->batch + a->batched, data, len);
 			a->batched += len;
 		} else {
@@ -321,8 +335,9 @@ static int on_seek(void *arg, curl_off_t off, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-/* SHA-256 of the fd body, for stores configured with payload_signing = signed. */
-static int hash_fd_body(const s3_request *req, char hex[65])
+/* SHA-256 of the fd body, for stores configured with payload_signing = signed. Not inlined:
+ * its 64 KiB buffer would widen perform()'s frame for every request. */
+__attribute__((noinline)) static int hash_fd_body(const s3_request *req, char hex[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx)
@@ -502,9 +517,8 @@ static int prepare(attempt *a, CURL *h, const char *hash, struct curl_slist **he
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	/* Larger than curl's 16 KiB default: a body then arrives in a few recv() calls and
-	 * reaches the cache file in as few pwrite() calls, which is most of a GET's CPU. */
-	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
+	int large = req->range_len != S3_TO_END && req->range_len >= LARGE_RANGE;
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)(large ? RECV_BUFFER_LARGE : RECV_BUFFER));
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)SEND_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(h, CURLOPT_PREREQDATA, req);
@@ -665,8 +679,7 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 		CURL *h = pool_get(c);
 		if (!h)
 			return -ENOMEM;
-		attempt a = { .c = c, .req = req,
-			      .batch = req->sink == S3_SINK_FD ? thread_batch() : NULL };
+		attempt a = { .c = c, .req = req };
 		struct curl_slist *headers = NULL;
 		curlerr[0] = '\0';
 		if (req->sink == S3_SINK_MEM || req->sink == S3_SINK_DISCARD) {
@@ -686,6 +699,7 @@ static int perform(s3_client *c, s3_request *req, s3_error *err)
 		int flush_err = flush_batch(&a);
 		if (flush_err && !a.local_err)
 			a.local_err = flush_err;
+		batch_put(c, a.batch);
 		atomic_fetch_add(&c->requests, 1);
 		curl_slist_free_all(headers);
 		pool_put(c, h);
