@@ -86,7 +86,7 @@ typedef struct cfg {
 	bool agent;              /* [global] agent: fetch through the node's agent; default true */
 	uint32_t agent_idle_ms;  /* [global] agent_idle: the agent exits after this; 1 min */
 	uint32_t agent_handoff;  /* [global] agent_handoff: a process fetches by itself after
-				  * this many requests through the agent (0: never); 256 */
+				  * this many requests through the agent; 0 (default): never */
 	cfg_store *stores;
 	size_t nstores;
 	cfg_route *routes;       /* in file order */

@@ -385,7 +385,7 @@ int cfg_load(const char *path, cfg **out, char *err, size_t errlen)
 	if (st.c) {
 		st.c->agent = true;
 		st.c->agent_idle_ms = 60 * 1000;
-		st.c->agent_handoff = 256;
+		st.c->agent_handoff = 0;
 	}
 	if (!st.c || !(st.c->path = strdup(path))) {
 		fail(&st, 0, "out of memory");

@@ -56,4 +56,10 @@ void rd_agent_serve_fetch(const rd_agent_req *req, const char *key, const char *
 	r->rc = rd_fetch_for_agent(rr, key, etag, &st, &r->got, &fetched, r->why, sizeof r->why);
 	r->fetched = (uint32_t)fetched;
 	r->evicted = rd_evicted_by_thread - evicted_before;
+	if (fetched) {
+		rd_count_node(rr, RD_C_gets, st.st_size > 0);
+		rd_count_node(rr, RD_C_bytes_store, (int64_t)r->got);
+	}
+	if (r->evicted)
+		rd_count_node(rr, RD_C_evictions, (int64_t)r->evicted);
 }

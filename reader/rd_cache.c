@@ -248,11 +248,13 @@ int rd_fetch_whole(rd_route *rr, const char *key, const char *etag, const struct
 		if (rc == RD_AGENT_NONE)
 			break;
 		if (agent_fetched) {
+			/* In this process's summary; the agent counts them node-wide, also when
+			 * this process exits before the reply (a prefetch). As download() counts:
+			 * an empty object needs no GET. */
 			*fetched = 1;
-			/* As download() counts: an empty object needs no GET. */
-			rd_count(rr, RD_C_gets, st->st_size > 0);
-			rd_count(rr, RD_C_bytes_store, (int64_t)got);
-			rd_count(rr, RD_C_evictions, (int64_t)evicted);
+			atomic_fetch_add(&rd.stats[RD_C_gets], st->st_size > 0);
+			atomic_fetch_add(&rd.stats[RD_C_bytes_store], got);
+			atomic_fetch_add(&rd.stats[RD_C_evictions], evicted);
 		}
 		if (rc < 0)
 			goto failed;

@@ -64,13 +64,8 @@ static struct rd_counter_file *map_file(rd_route *rr)
 	return f;
 }
 
-void rd_count(rd_route *rr, enum rd_counter c, int64_t n)
+void rd_count_node(rd_route *rr, enum rd_counter c, int64_t n)
 {
-	atomic_fetch_add(&rd.stats[c], (uint64_t)n);
-	/* The agent's work is counted by the process that asked, but for its retries, which
-	 * only it sees. */
-	if (rd.agent_side && c != RD_C_retries)
-		return;
 	struct rd_counter_file *f = atomic_load_explicit(&rr->counters, memory_order_acquire);
 	if (!f) {
 		int untried = 0;
@@ -83,6 +78,16 @@ void rd_count(rd_route *rr, enum rd_counter c, int64_t n)
 		atomic_store_explicit(&rr->counters, f, memory_order_release);
 	}
 	atomic_fetch_add_explicit(&f->v[c], (uint64_t)n, memory_order_relaxed);
+}
+
+void rd_count(rd_route *rr, enum rd_counter c, int64_t n)
+{
+	atomic_fetch_add(&rd.stats[c], (uint64_t)n);
+	/* The agent's work is counted by the process that asked, but for its retries, which
+	 * only it sees, and its FETCHes (rd_agent_serve_fetch), which go on after the asking
+	 * process has exited. */
+	if (!rd.agent_side || c == RD_C_retries)
+		rd_count_node(rr, c, n);
 }
 
 void rd_get_stats(uint64_t out[RD_NCOUNTERS])

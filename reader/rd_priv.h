@@ -195,6 +195,8 @@ int64_t rd_cache_usage(const rd_route *rr);
 /* Adds n (negative for a gauge going down) to counter c, in this process and in rr's shared
  * counters file (mapped on first use; counting goes on in the process when it cannot be). */
 void rd_count(rd_route *rr, enum rd_counter c, int64_t n);
+/* Adds n to the route's node-wide counter c only (not to this process's rd.stats). */
+void rd_count_node(rd_route *rr, enum rd_counter c, int64_t n);
 
 /* Whether name (len bytes) can be one path component of the shadow tree: not empty, not "."
  * or "..", no '/', at most NAME_MAX. Keys with another segment are not shown. */

@@ -642,7 +642,7 @@ START_TEST(test_store_defaults)
 	ck_assert_str_eq(c->cache_dir, "/dev/shm/rwsplit");
 	ck_assert(c->agent);
 	ck_assert_uint_eq(c->agent_idle_ms, 60 * 1000);
-	ck_assert_uint_eq(c->agent_handoff, 256);
+	ck_assert_uint_eq(c->agent_handoff, 0);
 	ck_assert_uint_eq(c->nstores, 1);
 	ck_assert_uint_eq(c->nroutes, 0);
 	const cfg_store *s = &c->stores[0];
