@@ -329,18 +329,15 @@ def memory_section(mem_rw, nfiles):
     body.append(f"| **total** | **{mib(sum(rw.values()))}** | **{mib(sum(agent.values()))}** |")
     body += ["", "Reading: mtread's own share is what it needs on local disk (section "
              "*many-files*, memory: a 1 MiB read buffer per thread, of which a 128 KiB "
-             "object touches 128 KiB, and its stacks). What rwsplit adds "
-             "scales with the fetching threads: after the handoff (`agent_handoff`) each of "
-             f"the {MEM_THREADS} threads fetches in-process with an HTTP connection of its "
-             "own: libcurl's handle and 128 KiB receive buffer, the 256 KiB batch that "
-             "gathers the body into one pwrite (s3/s3_transport.c, FD_BATCH), and the malloc "
-             "arena glibc gives each new thread; its stack holds the request's URL and "
-             "paths (the 8 MiB row); the store client's libraries (libcurl, "
-             "libcrypto, …) are the files row. The agent holds the same per connection for "
-             "the requests before the handoff. So at "
-             f"{MEM_THREADS} threads, the reader and the agent each hold a few hundred KiB "
-             "per fetching thread, the price of a connection per thread; fewer reading "
-             "threads (32: section *many-files*) stay closer to the bound."]
+             "object touches 128 KiB, and its stacks). What rwsplit adds to the reader is "
+             "the stack its open path writes in each reading thread (the 8 MiB row, tens of "
+             "KiB per thread: path buffers of the shadow tree, the cache and the agent "
+             "request) and its own small allocations; the reader loads no store client and "
+             "holds no HTTP connection, since every fetch goes through the agent "
+             "(`agent_handoff` = 0). The agent serves each connection on a thread of its "
+             "own, with a libcurl handle (32 KiB receive buffer) per request in flight and "
+             "up to 32 body batches of 128 KiB shared by all (s3/s3_transport.c); the store "
+             "client's libraries are its files row."]
     return body
 
 
