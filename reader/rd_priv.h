@@ -25,6 +25,7 @@ typedef struct rd_entry {
 typedef struct rd_listed {
 	char *dir;               /* route-relative, "" for the root; the hash key */
 	uint64_t at_ms;          /* when it was validated (monotonic ms) */
+	struct timespec stamp;   /* the listing stamp's mtime then: which listing files is of */
 	rd_entry *files;         /* loaded on demand from the listing's order file */
 	size_t nfiles;
 	int order_loaded;

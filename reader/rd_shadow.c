@@ -251,8 +251,16 @@ static void write_order(const rd_route *rr, const char *dir, const listing *l)
 		unlink(tmp);
 }
 
-static void remember(rd_route *rr, const char *dir)
+/* Records that dir's listing, whose stamp file is stamp, is fresh now. The order loaded from
+ * an earlier listing is dropped (a new one may differ), but not when the stamp is the one it
+ * was loaded under: a hundred threads opening their first file of a directory at once each
+ * found it not yet known and came here, and each reloaded its 5000-entry order. */
+static void remember(rd_route *rr, const char *dir, const char *stamp)
 {
+	struct stat st;
+	struct timespec at = { 0, 0 };
+	if (stat(stamp, &st) == 0)
+		at = st.st_mtim;
 	pthread_mutex_lock(&rr->lock);
 	rd_listed *l = rd_listed_find(rr, dir);
 	if (!l && (l = calloc(1, sizeof *l)) != NULL) {
@@ -262,8 +270,8 @@ static void remember(rd_route *rr, const char *dir)
 			free(l);
 			l = NULL;
 		}
-	} else if (l) {
-		/* A fresh listing may have a different order: reload it when needed. */
+	} else if (l && (at.tv_sec == 0 || at.tv_sec != l->stamp.tv_sec ||
+			   at.tv_nsec != l->stamp.tv_nsec)) {
 		for (size_t i = 0; i < l->nfiles; i++)
 			free(l->files[i].name);
 		free(l->files);
@@ -273,8 +281,10 @@ static void remember(rd_route *rr, const char *dir)
 		l->nfiles = 0;
 		l->order_loaded = 0;
 	}
-	if (l)
+	if (l) {
 		l->at_ms = clock_ms();
+		l->stamp = at;
+	}
 	pthread_mutex_unlock(&rr->lock);
 }
 
@@ -349,7 +359,7 @@ static int ensure_listed(rd_route *rr, const char *dir, uint32_t ttl)
 	char stamp[PATH_MAX], lockpath[PATH_MAX + 8];
 	list_file(rr, dir, "", stamp, sizeof stamp);
 	if (rd_stamp_fresh(stamp, ttl)) {
-		remember(rr, dir);
+		remember(rr, dir, stamp);
 		return 0;
 	}
 	snprintf(lockpath, sizeof lockpath, "%s.lock", stamp);
@@ -363,7 +373,7 @@ static int ensure_listed(rd_route *rr, const char *dir, uint32_t ttl)
 			rd_stamp_touch(stamp);
 	}
 	if (rc == 0)
-		remember(rr, dir);
+		remember(rr, dir, stamp);
 	rd_unlock(lfd);
 	return rc;
 }
