@@ -245,7 +245,7 @@ clean:
 # of bench/RESULTS.md and a JSON file in bench/results/; chart.py draws bench/results.png.
 .PHONY: bench
 BENCH_SCRIPTS := small_files many_files large_file checkpoint metadata passthrough profile \
-	epochs tree_save torch_peer
+	epochs tree_save torch_peer latency
 bench: deps
 	scripts/bench-deps.sh
 	$(MAKE) all
