@@ -317,8 +317,8 @@ def memory_section(mem_rw, nfiles):
     kinds = sorted(set(rw) | set(agent), key=lambda k: -rw.get(k, 0))
     mib = lambda kib: f"{kib / 1024:.1f}"  # noqa: E731
     body = ["", f"## Memory: one process, {MEM_THREADS} threads", "",
-            f"Why the reader's peak RSS is above the DESIGN.md bound (*resident memory ≤ 64 "
-            f"MiB beyond the cache budget*; section *many-files*, memory): `mtread "
+            f"Where the reader's and the fetch agent's memory goes (DESIGN.md: *resident "
+            f"memory ≤ 64 MiB beyond the cache budget*; section *many-files*, memory): `mtread "
             f"{MEM_THREADS} PATHS` over the {nfiles} objects through rwsplit, cold; "
             "`/proc/PID/smaps` sampled every 50 ms, resident MiB by kind of mapping at the "
             "largest sample (the fetch agent's at its own largest)."
