@@ -502,6 +502,22 @@ def tool_reason(name):
     return fuse_reason()
 
 
+def empty_dir(path):
+    """path made an empty directory (an rwsplit cache_dir emptied: its fetch agent exits with
+    its socket file)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+
+
+def set_store_latency(toxi, ms, streams=("downstream",)):
+    """Toxiproxy toxi with only a latency toxic of ms on each of streams (none when ms is 0):
+    on the downstream, every response's bytes leave the proxy ms after they arrive."""
+    for t in toxi.toxics():
+        toxi.remove(t["name"])
+    for stream in streams if ms else ():
+        toxi.add(f"latency_{stream}", "latency", stream=stream, latency=ms, jitter=0)
+
+
 def read_route_config(server, path, cache_dir, route, url, cache, endpoint=None):
     """Writes an rwsplit config with one read route (listing prefetch, `cache` budget as
     rwsplit writes sizes, e.g. "625MiB") and cache_dir to path; returns path."""

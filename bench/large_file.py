@@ -95,7 +95,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from bench.common import log, vm_hwm_kib  # noqa: E402
+from bench.common import empty_dir, log, vm_hwm_kib  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer  # noqa: E402
 
@@ -352,11 +352,6 @@ def file_cmds(path, size, io_bytes, cap_s, env_shown=None, dd_cap=0):
                 shown(["bash", "-c", fio_cmd(path, size, io_bytes, cap_s)], env_shown),
                 check_fio),
     }
-
-
-def empty_dir(path):
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
 
 
 def ceiling_rows(server, exe, keys, size):

@@ -84,7 +84,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from bench.common import Pass, fmt, log, shown_command as shown  # noqa: E402
+from bench.common import Pass, empty_dir, fmt, log, shown_command as shown  # noqa: E402
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import MC_BIN, Mc, MinioServer  # noqa: E402
 
@@ -211,11 +211,6 @@ class Row:
     @property
     def name(self):
         return f"{self.system}, {self.threads} threads"
-
-
-def empty_dir(path):
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
 
 
 def rwsplit_config(server, work, cache_dir, budget, tag):

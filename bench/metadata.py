@@ -66,7 +66,6 @@ import os
 import random
 import re
 import shlex
-import shutil
 import signal
 import statistics
 import sys
@@ -81,7 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (MC_BIN, VENV_PY, Pass, drop_caches,  # noqa: E402
+from bench.common import (MC_BIN, VENV_PY, Pass, drop_caches, empty_dir,  # noqa: E402
                           env_line, fmt, fs_type, host_facts, lib_fact, load_average, log,
                           ok_seconds, ratio, rclone_mount, release, s3fs_mount, save_json,
                           stats, timed, tool_facts, tool_reason)
@@ -181,11 +180,6 @@ class Row:
 
     def command(self, op):
         return shlex.join(self.argv(op))
-
-
-def empty_dir(path):
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
 
 
 def rwsplit_row(server, lib, work, shm):

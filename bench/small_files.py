@@ -71,7 +71,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (GNU_TIME, PASS_TIMEOUT, VENV_PY, Pass,  # noqa: E402
-                          drop_caches, env_line, fmt, fs_type, host_facts, lib_fact,
+                          drop_caches, empty_dir, env_line, fmt, fs_type, host_facts, lib_fact,
                           build_tool, load_average, log, ratio, rclone_mount, release, run_text,
                           rwsplit_env, s3fs_mount, save_json, stats, timed, tool_facts,
                           tool_reason, upload_tree, vm_hwm_kib)
@@ -187,11 +187,6 @@ def system_rows(system, root, env, dataset, cp_n, env_shown=None, **kw):
         rows.append(shell_row(system, "cp", CP_CMD, root, env, dataset.cp_files(cp_n),
                               env_shown, **kw))
     return rows
-
-
-def empty_dir(path):
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
 
 
 def rwsplit_config(server, work, cache_dir, prefetch, nbytes):

@@ -209,14 +209,6 @@ def make_images(root, nfiles, seed):
     return want
 
 
-def set_latency(toxi, ms):
-    for t in toxi.toxics():
-        toxi.remove(t["name"])
-    if ms:
-        for stream in ("downstream", "upstream"):
-            toxi.add(f"latency_{stream}", "latency", stream=stream, latency=ms, jitter=0)
-
-
 def read_pass(ctx, kind, workers, ms):
     tag = f"{kind}-{workers}-{ms}"
     argv = [str(VENV_PY), str(SELF), "_read", "--kind", kind, "--workers", str(workers),
@@ -438,7 +430,7 @@ def main():
             ("Toxiproxy", f"{toxi.endpoint} → 127.0.0.1:{server.port}")]
         reads, saves = {}, {}
         for ms in args.latency:
-            set_latency(toxi, ms)
+            common.set_store_latency(toxi, ms, ("downstream", "upstream"))
             for rnd in range(args.runs):
                 for _, kind in (READ_KINDS if rnd % 2 == 0 else READ_KINDS[::-1]):
                     for w in args.workers:

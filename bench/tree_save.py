@@ -162,7 +162,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (VENV_PY, command_line, fmt, fs_type, host_facts,  # noqa: E402
-                          key_sizes, lib_fact, load_average, log, save_json, stats)
+                          key_sizes, lib_fact, load_average, log, save_json,
+                          set_store_latency, stats)
 from bench.results_md import replace_section  # noqa: E402
 from tests.harness.minio import Mc, MinioServer, free_port  # noqa: E402
 from tests.harness.proc import kill_tree_agents  # noqa: E402
@@ -253,8 +254,8 @@ def make_shapes(src, nfiles, big_mib, seed, tf_mib):
 def start_toxiproxy(work, upstream_port, latency_ms, streams):
     """tests/harness/toxiproxy with a latency toxic on the chosen stream(s)."""
     toxi = Toxiproxy(upstream_port, work).start()
-    for stream in (["downstream", "upstream"] if streams == "both" else [streams]):
-        toxi.add(f"latency_{stream}", "latency", stream=stream, latency=latency_ms, jitter=0)
+    set_store_latency(toxi, latency_ms,
+                      ("downstream", "upstream") if streams == "both" else (streams,))
     return toxi
 
 
